@@ -1,0 +1,309 @@
+"""The one thin adapter around the Kafka client (kafka-python).
+
+Every other module talks to Kafka through :class:`Producer`, :class:`Consumer`
+and :func:`ensure_topics`, and sees only :class:`Record` values and plain
+``(topic, partition) -> offset`` mappings — never a kafka-python type.  That
+keeps a faster client (e.g. confluent-kafka) a drop-in option later.
+
+Client settings follow ``KAFKA-NOTES.md``: short group session timeouts (the
+embedded broker takes half the session timeout to form a group), ``earliest``
+offset reset (its "latest" offsets are wrong) and, against the embedded
+broker, a non-idempotent producer (its producer ids do not survive a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+log = logging.getLogger(__name__)
+
+Position = tuple[str, int]
+"""A partition of a topic: ``(topic, partition)``."""
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Connection and client settings (the ``[kafka]`` table of the config file).
+
+    An empty ``bootstrap_servers`` means "start the embedded broker".
+    """
+
+    bootstrap_servers: tuple[str, ...] = ()
+    client_id: str = "crisiswatch"
+    mentions_topic: str = "mentions"
+    alerts_topic: str = "alerts"
+    dlq_topic: str = "mentions.dlq"
+    partitions: int = 4
+    replication_factor: int = 1
+    group_id: str = "crisiswatch-listener"
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 2000
+    max_poll_records: int = 5000
+    max_poll_interval_ms: int = 300_000
+    compression_type: str = "gzip"
+    linger_ms: int = 20
+    batch_size: int = 262_144
+    enable_idempotence: bool = True
+    request_timeout_ms: int = 30_000
+    security_protocol: str = "PLAINTEXT"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Further kafka-python options passed through verbatim (TLS/SASL, tuning)."""
+
+    @property
+    def embedded(self) -> bool:
+        return not self.bootstrap_servers
+
+    def with_bootstrap(self, servers: Sequence[str]) -> KafkaSettings:
+        from dataclasses import replace
+
+        return replace(self, bootstrap_servers=tuple(servers))
+
+    def _common(self) -> dict[str, Any]:
+        if not self.bootstrap_servers:
+            raise ValueError("KafkaSettings.bootstrap_servers is empty: start the embedded broker first")
+        opts: dict[str, Any] = {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+        opts.update(self.extra)
+        return opts
+
+
+class Record(NamedTuple):
+    """A consumed message, free of client types."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...]
+
+
+class DeliveryError(RuntimeError):
+    """Raised by :meth:`Producer.flush` when messages could not be delivered."""
+
+
+class Producer:
+    """A producer that counts every delivery failure and reports it at flush.
+
+    Sends are asynchronous and batched; :meth:`flush` waits for all of them and
+    raises :class:`DeliveryError` if any failed since the previous flush, so a
+    caller can never mistake a failed send for a delivered one.
+    """
+
+    def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
+        opts = settings._common()
+        opts.update(
+            acks="all",
+            linger_ms=settings.linger_ms,
+            batch_size=settings.batch_size,
+            compression_type=None if settings.compression_type == "none" else settings.compression_type,
+            enable_idempotence=settings.enable_idempotence,
+        )
+        opts.update(overrides)
+        self._producer = KafkaProducer(**opts)
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.delivered = 0
+        self.failed = 0
+        self._errors: list[str] = []
+
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Iterable[tuple[str, bytes]] = (),
+        timestamp_ms: int | None = None,
+    ) -> None:
+        try:
+            future = self._producer.send(
+                topic, value=value, key=key, headers=list(headers), timestamp_ms=timestamp_ms
+            )
+        except KafkaError as exc:
+            self._failure(exc)
+            return
+        self.sent += 1
+        future.add_callback(self._success)
+        future.add_errback(self._failure)
+
+    def _success(self, _metadata: object) -> None:
+        with self._lock:
+            self.delivered += 1
+
+    def _failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed += 1
+            if len(self._errors) < 20:
+                self._errors.append(f"{type(exc).__name__}: {exc}")
+        log.error("kafka delivery failed: %s", exc)
+
+    def flush(self, timeout_s: float | None = 60.0) -> None:
+        """Wait for every pending send; raise :class:`DeliveryError` if any failed."""
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise DeliveryError(f"flush failed: {exc}") from exc
+        with self._lock:
+            errors, self._errors = self._errors, []
+            if errors:
+                raise DeliveryError(f"{len(errors)} message(s) not delivered; first: {errors[0]}")
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._producer.close(timeout=timeout_s)
+
+
+class Consumer:
+    """A consumer-group member with manual commits.
+
+    ``on_assign`` / ``on_revoke`` receive lists of ``(topic, partition)``;
+    revocation is called before partitions move, so the owner can finish its
+    work and commit (DESIGN.md, "restartable and deterministic").
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topics: Sequence[str],
+        group_id: str | None = None,
+        on_assign: Callable[[list[Position]], None] | None = None,
+        on_revoke: Callable[[list[Position]], None] | None = None,
+        **overrides: Any,
+    ) -> None:
+        opts = settings._common()
+        opts.update(
+            group_id=group_id if group_id is not None else settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            max_poll_records=settings.max_poll_records,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+        )
+        opts.update(overrides)
+        self._consumer = KafkaConsumer(**opts)
+        self._consumer.subscribe(list(topics), listener=_Rebalance(on_assign, on_revoke))
+
+    def poll(self, timeout_ms: int = 500, max_records: int | None = None) -> list[Record]:
+        """Records of one poll, in offset order within each partition."""
+        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        out: list[Record] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(
+                    Record(tp.topic, tp.partition, r.offset, r.key, r.value, r.timestamp,
+                           tuple(r.headers or ()))
+                )
+        return out
+
+    def poll_raw(self, timeout_ms: int = 500, max_records: int | None = None) -> int:
+        """Poll and return only the number of records (for the raw-consumption benchmark)."""
+        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        return sum(len(v) for v in batches.values())
+
+    def commit(self, next_offsets: Mapping[Position, int]) -> None:
+        """Commit, per partition, the offset of the next record to read."""
+        if not next_offsets:
+            return
+        self._consumer.commit(
+            {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
+        )
+
+    def committed(self, position: Position) -> int | None:
+        return self._consumer.committed(TopicPartition(*position))
+
+    def assignment(self) -> list[Position]:
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    def position(self, position: Position) -> int:
+        return self._consumer.position(TopicPartition(*position))
+
+    def highwater(self, position: Position) -> int | None:
+        """The log end offset last seen in a fetch (reliable on the embedded broker)."""
+        return self._consumer.highwater(TopicPartition(*position))
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(
+        self,
+        on_assign: Callable[[list[Position]], None] | None,
+        on_revoke: Callable[[list[Position]], None] | None,
+    ) -> None:
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        if self._on_revoke:
+            self._on_revoke(sorted((tp.topic, tp.partition) for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        if self._on_assign:
+            self._on_assign(sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    admin = KafkaAdminClient(**{**settings._common(), "request_timeout_ms": int(timeout_s * 1000)})
+    try:
+        existing = set(admin.list_topics())
+        new = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in dict.fromkeys(topics)
+            if name not in existing
+        ]
+        if new:
+            try:
+                admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def read_all(settings: KafkaSettings, topic: str, timeout_s: float = 10.0, idle_s: float = 1.0) -> list[Record]:
+    """Read a topic from the beginning until ``idle_s`` passes with nothing new.
+
+    A group-less helper for the CLI, tests and benchmarks (e.g. to collect the
+    alerts topic); not for the service loop.
+    """
+    import time
+
+    consumer = KafkaConsumer(
+        topic, **settings._common(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    out: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=200)
+            got = False
+            for tp, records in batches.items():
+                for r in records:
+                    got = True
+                    out.append(Record(tp.topic, tp.partition, r.offset, r.key, r.value, r.timestamp,
+                                      tuple(r.headers or ())))
+            if got:
+                last_new = time.monotonic()
+            elif out and time.monotonic() - last_new > idle_s:
+                break
+    finally:
+        consumer.close()
+    return out

@@ -1,0 +1,202 @@
+"""The wire format of a mention: the single contract between connectors and listener.
+
+A mention travels as one UTF-8 JSON object on the ``mentions`` topic, keyed by
+brand (see DESIGN.md)::
+
+    {"v": 1, "id": "reddit:t3_abc", "source": "reddit", "brand": "acme",
+     "text": "...", "created_at": "2026-11-23T14:02:11Z", "author": "u/x",
+     "url": "https://...", "lang": "en", "reach": 1234, "is_repost": false}
+
+``id``, ``source``, ``brand``, ``text`` and ``created_at`` are required.
+Unknown fields are ignored so that producers can add fields before consumers
+know them; an unknown ``v`` is refused, because its meaning cannot be guessed.
+
+:func:`decode` never raises anything but :class:`MentionError`, whose
+``reason`` is a short stable code (used as the dead-letter reason and as a
+metric label) and whose message names the field and what was wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+
+WIRE_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_TEXT_CHARS = 10_000
+MAX_FIELD_CHARS = 2_048
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2100
+
+_REQUIRED_STR = ("id", "source", "brand", "text")
+_OPTIONAL_STR = ("author", "url", "lang")
+
+
+class MentionError(ValueError):
+    """A message that is not a valid mention.
+
+    ``reason`` is one of: ``too_large``, ``not_utf8``, ``invalid_json``,
+    ``not_an_object``, ``unsupported_version``, ``missing_field``,
+    ``wrong_type``, ``invalid_value``, ``bad_timestamp``.
+    """
+
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One social post that mentions one brand (a post naming two brands is two mentions)."""
+
+    id: str
+    source: str
+    brand: str
+    text: str
+    created_at: datetime
+    author: str | None = None
+    url: str | None = None
+    lang: str | None = None
+    reach: int | None = None
+    is_repost: bool = False
+
+    @property
+    def epoch(self) -> float:
+        """Event time as seconds since the Unix epoch."""
+        return self.created_at.timestamp()
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "v": WIRE_VERSION,
+            "id": self.id,
+            "source": self.source,
+            "brand": self.brand,
+            "text": self.text,
+            "created_at": format_time(self.created_at),
+        }
+        for name in ("author", "url", "lang", "reach"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.is_repost:
+            out["is_repost"] = True
+        return out
+
+
+def format_time(moment: datetime) -> str:
+    """ISO-8601 UTC with a ``Z`` suffix and whole seconds (the wire's time format)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: object, field: str = "created_at") -> datetime:
+    """Parse an ISO-8601 timestamp that carries a timezone; return it in UTC."""
+    if not isinstance(value, str):
+        raise MentionError("wrong_type", f"{field} must be an ISO-8601 string, got {type(value).__name__}", field)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise MentionError(
+            "bad_timestamp", f"{field} is not an ISO-8601 timestamp: {value[:40]!r}", field
+        ) from None
+    if moment.tzinfo is None:
+        raise MentionError(
+            "bad_timestamp", f"{field} has no timezone: {value[:40]!r} (add 'Z' for UTC)", field
+        )
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise MentionError(
+            "bad_timestamp", f"{field} is outside {EARLIEST_YEAR}..{LATEST_YEAR}: {value[:40]!r}", field
+        )
+    return moment.astimezone(timezone.utc)
+
+
+def encode(mention: Mention) -> bytes:
+    """Serialise a mention to its wire bytes."""
+    return orjson.dumps(mention.to_dict())
+
+
+def decode(raw: bytes | bytearray | memoryview | None) -> Mention:
+    """Parse and validate wire bytes; raise :class:`MentionError` on any defect."""
+    if raw is None:
+        raise MentionError("invalid_json", "message has no value (null / tombstone)")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MentionError("too_large", f"message is {len(raw)} bytes, the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if _is_bad_utf8(raw):
+            raise MentionError("not_utf8", "message is not valid UTF-8") from None
+        raise MentionError("invalid_json", f"message is not valid JSON: {exc}") from None
+    return from_dict(obj)
+
+
+def from_dict(obj: object) -> Mention:
+    """Validate an already-parsed JSON object (used by decode and by file replay)."""
+    if not isinstance(obj, dict):
+        raise MentionError("not_an_object", f"message must be a JSON object, got {type(obj).__name__}")
+    version = obj.get("v", WIRE_VERSION)
+    if version != WIRE_VERSION or isinstance(version, bool):
+        raise MentionError("unsupported_version", f"v={version!r} is not supported (this reader knows v=1)", "v")
+    values = []
+    for field in _REQUIRED_STR:
+        value = obj.get(field)
+        if value is None:
+            raise MentionError("missing_field", f"{field} is required", field)
+        if type(value) is not str:
+            raise MentionError("wrong_type", f"{field} must be a string, got {type(value).__name__}", field)
+        values.append(value)
+    mention_id, source, brand, text = values
+    _check_short("id", mention_id)
+    _check_short("source", source)
+    _check_short("brand", brand, limit=200)
+    if len(text) > MAX_TEXT_CHARS:
+        raise MentionError("too_large", f"text is {len(text)} characters, the limit is {MAX_TEXT_CHARS}", "text")
+    if "created_at" not in obj:
+        raise MentionError("missing_field", "created_at is required", "created_at")
+    created_at = parse_time(obj["created_at"])
+    optional: dict[str, str | None] = {}
+    for field in _OPTIONAL_STR:
+        value = obj.get(field)
+        if value is not None and type(value) is not str:
+            raise MentionError("wrong_type", f"{field} must be a string, got {type(value).__name__}", field)
+        if value is not None and len(value) > MAX_FIELD_CHARS:
+            raise MentionError("too_large", f"{field} is longer than {MAX_FIELD_CHARS} characters", field)
+        optional[field] = value
+    reach = obj.get("reach")
+    if reach is not None:
+        if type(reach) is not int:
+            raise MentionError("wrong_type", f"reach must be an integer, got {type(reach).__name__}", "reach")
+        if reach < 0:
+            raise MentionError("invalid_value", f"reach must be >= 0, got {reach}", "reach")
+    is_repost = obj.get("is_repost", False)
+    if type(is_repost) is not bool:
+        raise MentionError("wrong_type", f"is_repost must be true or false, got {type(is_repost).__name__}", "is_repost")
+    return Mention(
+        id=mention_id,
+        source=source,
+        brand=brand,
+        text=text,
+        created_at=created_at,
+        author=optional["author"],
+        url=optional["url"],
+        lang=optional["lang"],
+        reach=reach,
+        is_repost=is_repost,
+    )
+
+
+def _check_short(field: str, value: str, limit: int = MAX_FIELD_CHARS) -> None:
+    if not value.strip():
+        raise MentionError("invalid_value", f"{field} must not be empty", field)
+    if len(value) > limit:
+        raise MentionError("too_large", f"{field} is longer than {limit} characters", field)
+
+
+def _is_bad_utf8(raw: bytes | bytearray | memoryview) -> bool:
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False

@@ -1,0 +1,97 @@
+"""Source types by name: how a ``[[sources]]`` table becomes a :class:`~connectors.source.Source`.
+
+Adding a connector = one module with a class that has ``name`` and ``items()``,
+plus one entry in :data:`BUILDERS` that turns its config table into it.  Each
+builder checks its own keys and raises :class:`SourceConfigError` naming the
+key and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .mention import MentionError, parse_time
+from .replay import FileReplay
+from .simulator import BrandProfile, InjectedCrisis, Simulation, demo_simulation
+from .source import Source
+
+
+class SourceConfigError(ValueError):
+    pass
+
+
+def _take(table: Mapping[str, Any], where: str, allowed: dict[str, type | tuple[type, ...]],
+          required: tuple[str, ...] = ()) -> dict[str, Any]:
+    for key in required:
+        if key not in table:
+            raise SourceConfigError(f"{where}.{key} is required")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in ("type", "speed"):
+            continue
+        if key not in allowed:
+            raise SourceConfigError(f"unknown key {where}.{key}: known keys are type, speed, "
+                                    f"{', '.join(sorted(allowed))}")
+        if not isinstance(value, allowed[key]) or isinstance(value, bool) and allowed[key] is not bool:
+            raise SourceConfigError(f"{where}.{key} has the wrong type: {value!r}")
+        out[key] = value
+    return out
+
+
+def _file(table: Mapping[str, Any], where: str) -> Source:
+    opts = _take(table, where, {"path": str, "format": str, "columns": dict, "constants": dict,
+                                "time_format": str}, required=("path",))
+    return FileReplay(**opts)
+
+
+def _time(value: Any, key: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return parse_time(value, key)
+    except MentionError as exc:
+        raise SourceConfigError(str(exc)) from None
+
+
+def _simulator(table: Mapping[str, Any], where: str) -> Source:
+    opts = _take(table, where, {"seed": int, "minutes": int, "start": (str, datetime), "brands": list,
+                                "crises": list, "preset": str})
+    if opts.get("preset", "demo") != "demo":
+        raise SourceConfigError(f"{where}.preset must be 'demo'")
+    if "brands" not in opts:
+        return demo_simulation(opts.get("seed", 7))
+    brands = tuple(BrandProfile(**b) for b in opts["brands"])
+    crises = tuple(
+        InjectedCrisis(**{**c, "start": _time(c["start"], f"{where}.crises.start")}) for c in opts.get("crises", [])
+    )
+    start = _time(opts.get("start", "2026-11-23T00:00:00Z"), f"{where}.start")
+    return Simulation(brands=brands, start=start, minutes=opts.get("minutes", 24 * 60),
+                      seed=opts.get("seed", 7), crises=crises)
+
+
+BUILDERS: dict[str, Callable[[Mapping[str, Any], str], Source]] = {
+    "file": _file,
+    "simulator": _simulator,
+}
+
+
+def build_source(table: Mapping[str, Any], index: int = 0) -> Source:
+    where = f"sources[{index}]"
+    kind = table.get("type")
+    if kind not in BUILDERS:
+        raise SourceConfigError(f"{where}.type must be one of {', '.join(sorted(BUILDERS))}, got {kind!r}")
+    try:
+        return BUILDERS[kind](table, where)
+    except TypeError as exc:
+        raise SourceConfigError(f"{where}: {exc}") from None
+
+
+def source_speed(table: Mapping[str, Any]) -> float | None:
+    speed = table.get("speed")
+    if speed is None:
+        return None
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed < 0:
+        raise SourceConfigError(f"speed must be a number >= 0 (0 = as fast as possible), got {speed!r}")
+    return float(speed)

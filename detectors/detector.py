@@ -1,0 +1,270 @@
+"""The crisis detector for one brand: feed minutes, get alert events.
+
+Online-learning style API::
+
+    det = CrisisDetector("acme", DetectorConfig())
+    for bucket in buckets:           # consecutive minutes, event time
+        reading, events = det.update(bucket)
+    state = det.to_state()           # JSON-compatible
+    det2 = CrisisDetector.from_state(state, DetectorConfig())
+
+A minute is *hot* when, over the last ``window_minutes``, negative mentions
+exceed the baseline significantly in volume **and** in share (so a positive
+viral spike or a neutral news spike is not a crisis), with at least
+``min_negatives`` of them and ``min_negative_ratio`` times the usual number.
+It is *cool* when the ratio falls below ``resolve_ratio``.  The
+:class:`~detectors.lifecycle.Lifecycle` turns hot/cool minutes into
+transitions; this module turns transitions into explained alert events.
+
+Pure and deterministic: no clock, no I/O, no randomness.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from .baseline import BaselineConfig, Expectation, SeasonalBaseline
+from .buckets import MentionDigest, MinuteBucket
+from .events import AlertEvent, Severity, Status, crisis_id, iso
+from .explain import TermBackground, brand_words, distinctive_terms, playbook, representative, terms_of
+from .lifecycle import Lifecycle, Phase, Transition
+from .signals import WindowSignal, window_signal
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Detection settings (the ``[detector]`` table of the config file)."""
+
+    window_minutes: int = 10
+    trigger_minutes: int = 3
+    quiet_minutes: int = 30
+    min_negatives: int = 10
+    min_negative_ratio: float = 3.0
+    min_share_lift: float = 0.10
+    p_value: float = 1e-3
+    dispersion: float = 2.0
+    min_expected_negatives: float = 1.0
+    min_baseline_share: float = 0.05
+    resolve_ratio: float = 1.5
+    severity_ratios: tuple[float, float, float] = (3.0, 6.0, 12.0)
+    high_reach: int = 1_000_000
+    warmup_minutes: int = 120
+    response_minutes: int = 30
+    terms: int = 5
+    background_mentions: int = 2000
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the detector saw and decided for one minute (one row of the per-minute series)."""
+
+    brand: str
+    minute: int
+    mentions: int
+    negative: int
+    expected_mentions: float
+    expected_negative: float
+    window: WindowSignal
+    hot: bool
+    phase: Phase
+    baseline_level: str
+
+    def to_row(self) -> dict[str, object]:
+        w = self.window
+        return {
+            "brand": self.brand,
+            "minute": iso(self.minute),
+            "mentions": self.mentions,
+            "negative": self.negative,
+            "expected_mentions": round(self.expected_mentions, 4),
+            "expected_negative": round(self.expected_negative, 4),
+            "window_mentions": w.mentions,
+            "window_negatives": w.negatives,
+            "window_expected_negatives": round(w.expected_negatives, 3),
+            "negative_ratio": round(w.negative_ratio, 3),
+            "negative_share": round(w.share, 4),
+            "baseline_share": round(w.baseline_share, 4),
+            "p_volume": float(f"{w.p_volume:.3g}"),
+            "p_share": float(f"{w.p_share:.3g}"),
+            "hot": int(self.hot),
+            "phase": self.phase.value,
+            "baseline_level": self.baseline_level,
+        }
+
+
+class CrisisDetector:
+    def __init__(self, brand: str, config: DetectorConfig | None = None) -> None:
+        self.brand = brand
+        self.config = config or DetectorConfig()
+        self.baseline = SeasonalBaseline(self.config.baseline)
+        self.lifecycle = Lifecycle(self.config.trigger_minutes, self.config.quiet_minutes)
+        self.background = TermBackground(self.config.background_mentions)
+        self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self.config.window_minutes)
+        self._exclude = brand_words(brand)
+        self.last_minute: int | None = None
+
+    def update(self, bucket: MinuteBucket) -> tuple[Reading, list[AlertEvent]]:
+        """Feed the next minute (must be later than the previous one)."""
+        cfg = self.config
+        if self.last_minute is not None and bucket.minute <= self.last_minute:
+            raise ValueError(f"minute {iso(bucket.minute)} is not after {iso(self.last_minute)}")
+        if self.last_minute is not None and bucket.minute - self.last_minute > 60 * cfg.window_minutes:
+            self._window.clear()  # a long gap: the window no longer describes "now"
+        self.last_minute = bucket.minute
+        expected = self.baseline.expect(bucket.minute)
+        self._window.append((bucket, expected))
+        signal = self._signal()
+        ready = self.baseline.minutes_seen >= cfg.warmup_minutes
+        hot = ready and self._is_hot(signal)
+        cool = signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2
+        was_active = self.lifecycle.active
+        transitions = self.lifecycle.step(bucket.minute, hot, cool, self._severity(signal))
+        if not was_active and not self.lifecycle.active:
+            self.baseline.learn(bucket.minute, bucket.mentions, bucket.negative, expected)
+            for d in bucket.samples:
+                self.background.add(terms_of(d.text, self._exclude))
+        reading = Reading(self.brand, bucket.minute, bucket.mentions, bucket.negative, expected.total,
+                          expected.negative, signal, hot, self.lifecycle.phase, expected.level)
+        return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
+
+    def _signal(self) -> WindowSignal:
+        cfg = self.config
+        return window_signal(
+            sum(b.mentions for b, _ in self._window),
+            sum(b.negative for b, _ in self._window),
+            sum(e.total for _, e in self._window),
+            sum(e.negative for _, e in self._window),
+            dispersion=cfg.dispersion,
+            min_expected_negatives=cfg.min_expected_negatives,
+            min_baseline_share=cfg.min_baseline_share,
+        )
+
+    def _is_hot(self, s: WindowSignal) -> bool:
+        cfg = self.config
+        return (
+            s.negatives >= cfg.min_negatives
+            and s.negative_ratio >= cfg.min_negative_ratio
+            and s.p_volume <= cfg.p_value
+            and s.share >= s.baseline_share + cfg.min_share_lift
+            and s.p_share <= cfg.p_value
+        )
+
+    def _severity(self, s: WindowSignal) -> int:
+        rank = 1 + sum(s.negative_ratio >= r for r in self.config.severity_ratios[1:])
+        if self._negative_reach() >= self.config.high_reach:
+            rank += 1
+        return min(rank, Severity.CRITICAL.rank)
+
+    def _negative_reach(self) -> int:
+        return sum(b.negative_reach for b, _ in self._window)
+
+    def _event(self, t: Transition, at: int, s: WindowSignal) -> AlertEvent:
+        cfg = self.config
+        cid = crisis_id(self.brand, t.started_at)
+        samples = [d for b, _ in self._window for d in b.samples]
+        terms = distinctive_terms([terms_of(d.text, self._exclude) for d in samples], self.background,
+                                  limit=cfg.terms)
+        sources: Counter[str] = Counter()
+        for b, _ in self._window:
+            sources.update(dict(b.negative_sources))
+        severity = Severity.from_rank(t.severity)
+        stats: dict[str, object] = {
+            "window_minutes": len(self._window),
+            "window_start": iso(self._window[0][0].minute),
+            "window_end": iso(at),
+            **s.to_stats(),
+            "negative_reach": self._negative_reach(),
+            "duration_minutes": (at - t.started_at) // 60,
+        }
+        return AlertEvent(
+            id=f"{cid}:{t.seq}:{t.status.value}",
+            crisis_id=cid,
+            brand=self.brand,
+            status=t.status,
+            severity=severity,
+            at=at,
+            started_at=t.started_at,
+            summary=self._summary(t, s, severity, terms, at),
+            stats=stats,
+            evidence={
+                "terms": terms,
+                "mentions": representative(samples, [str(t["term"]) for t in terms], exclude=self._exclude),
+                "sources": dict(sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))),
+            },
+            playbook=self._playbook(t),
+        )
+
+    def _playbook(self, t: Transition) -> tuple[str, ...]:
+        steps = playbook(self.config.response_minutes)
+        if t.status is Status.RESOLVED:
+            return ()
+        if t.status is Status.UPDATED and t.note == "quieting":
+            return steps[-1:]
+        return steps
+
+    def _summary(self, t: Transition, s: WindowSignal, severity: Severity, terms: list[dict], at: int) -> str:
+        w = len(self._window)
+        numbers = (
+            f"{s.negatives} negative mentions in the last {w} min, {s.negative_ratio:.1f}x the usual "
+            f"{s.expected_negatives:.0f}; {s.share:.0%} negative vs {s.baseline_share:.0%} usually"
+        )
+        about = ", ".join(f'"{x["term"]}"' for x in terms[:3])
+        about = f" People are talking about {about}." if about else ""
+        act = f" Respond within {self.config.response_minutes} min."
+        minutes = (at - t.started_at) // 60
+        if t.status is Status.TRIGGERED:
+            return f"Possible crisis for {self.brand} ({severity.value}): {numbers}.{about}{act}"
+        if t.status is Status.ESCALATED:
+            return f"Crisis for {self.brand} is growing ({severity.value}): {numbers}.{about}{act}"
+        if t.status is Status.UPDATED and t.note == "flare":
+            return f"Crisis for {self.brand} is flaring up again: {numbers}.{about}{act}"
+        if t.status is Status.UPDATED:
+            return (f"Crisis for {self.brand} is quieting down after {minutes} min: {numbers}. "
+                    f"Keep acknowledging and answering until it is resolved.")
+        return (f"Crisis for {self.brand} resolved after {minutes} min: back to normal "
+                f"({s.negatives} negative mentions in the last {w} min vs {s.expected_negatives:.0f} usually).")
+
+    # --- state -----------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, object]:
+        return {
+            "version": STATE_VERSION,
+            "brand": self.brand,
+            "last_minute": self.last_minute,
+            "baseline": self.baseline.to_state(),
+            "lifecycle": self.lifecycle.to_state(),
+            "background": self.background.to_state(),
+            "window": [
+                {
+                    "minute": b.minute, "mentions": b.mentions, "negative": b.negative,
+                    "negative_reach": b.negative_reach, "negative_sources": [list(x) for x in b.negative_sources],
+                    "samples": [d.to_dict() for d in b.samples],
+                    "expected": [e.total, e.negative, e.level],
+                }
+                for b, e in self._window
+            ],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, config: DetectorConfig | None = None) -> CrisisDetector:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"detector state version {state.get('version')!r} is not {STATE_VERSION}")
+        det = cls(state["brand"], config)
+        det.last_minute = state["last_minute"]
+        det.baseline.load(state["baseline"])
+        det.lifecycle.load(state["lifecycle"])
+        det.background.load(state["background"])
+        for w in state["window"]:
+            bucket = MinuteBucket(
+                brand=det.brand, minute=w["minute"], mentions=w["mentions"], negative=w["negative"],
+                negative_reach=w["negative_reach"],
+                negative_sources=tuple((s, int(n)) for s, n in w["negative_sources"]),
+                samples=tuple(MentionDigest.from_dict(d) for d in w["samples"]),
+            )
+            total, negative, level = w["expected"]
+            det._window.append((bucket, Expectation(float(total), float(negative), level)))
+        return det

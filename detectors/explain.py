@@ -1,0 +1,195 @@
+"""Why people are upset, and what to do first.
+
+Terms: the words and two-word phrases over-represented in the crisis's
+negative mentions compared with the brand's ordinary negative talk, ranked by
+the weighted log-odds ratio with an informative Dirichlet prior (Monroe,
+Colaresi & Quinn 2008, "Fightin' Words").  Counts are document frequencies
+(a term counts once per mention) so one long rant cannot dominate, and the
+brand's own name is never a term.
+
+Representative mentions: the most-reached distinct negative texts.
+
+Playbook: the first response steps of crisis communication practice — respond
+fast, stop scheduled posts, bring in the decision makers, acknowledge, offer a
+solution, answer people individually with a stated response time, keep
+acknowledging until it quiets down.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from .buckets import MentionDigest
+
+_TOKEN = re.compile(r"[#@]?[^\W_][\w'’\-]*", re.UNICODE)
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_STOP = frozenset(ENGLISH_STOP_WORDS) | {
+    "rt", "amp", "just", "like", "im", "i'm", "it's", "don't", "dont", "can't", "cant", "u", "ur",
+    "got", "get", "really", "today", "new", "now", "one", "still", "us",
+}
+
+DEFAULT_PLAYBOOK: tuple[str, ...] = (
+    "Respond fast: post a first holding statement within {response_minutes} minutes — silence reads as indifference.",
+    "Pause all scheduled and promotional posts until this is resolved.",
+    "Bring in the key decision makers (communications lead, legal, the product or service owner); statements come from them, not the social account managers.",
+    "Acknowledge the issue publicly and say what you know and what you are checking.",
+    "Offer a solution or a next step (refund, fix, workaround, a place to get updates).",
+    "Answer people individually and state your response time (e.g. 'we reply to every message within 2 hours').",
+    "Keep acknowledging and updating until the volume and negativity are back to normal.",
+)
+
+
+def terms_of(text: str, exclude: frozenset[str] = frozenset()) -> set[str]:
+    """Unigrams and adjacent-word bigrams of a text, lowercased, without stop words."""
+    words = [
+        w.strip("'’-")
+        for w in _TOKEN.findall(_URL.sub(" ", text.lower()))
+    ]
+    kept: list[str | None] = []
+    for w in words:
+        bare = w.lstrip("#@")
+        if not bare or w.startswith("@") or bare in _STOP or bare in exclude or bare.isdigit() or len(bare) < 2:
+            kept.append(None)
+        else:
+            kept.append(w)
+    out = {w for w in kept if w}
+    for a, b in zip(kept, kept[1:]):
+        if a and b and a != b:
+            out.add(f"{a} {b}")
+    return out
+
+
+def brand_words(brand: str) -> frozenset[str]:
+    parts = {p for p in re.split(r"[\W_]+", brand.lower()) if p}
+    return frozenset(parts | {brand.lower()})
+
+
+class TermBackground:
+    """Document frequencies of the brand's recent ordinary negative mentions (bounded)."""
+
+    def __init__(self, capacity: int = 2000) -> None:
+        self.capacity = capacity
+        self._docs: deque[tuple[str, ...]] = deque()
+        self.counts: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def add(self, terms: Iterable[str]) -> None:
+        doc = tuple(sorted(terms))
+        self._docs.append(doc)
+        self.counts.update(doc)
+        if len(self._docs) > self.capacity:
+            old = self._docs.popleft()
+            self.counts.subtract(old)
+            for t in old:
+                if self.counts[t] <= 0:
+                    del self.counts[t]
+
+    def to_state(self) -> list[list[str]]:
+        return [list(d) for d in self._docs]
+
+    def load(self, docs: list[list[str]]) -> None:
+        self._docs.clear()
+        self.counts.clear()
+        for d in docs:
+            self.add(d)
+
+
+def distinctive_terms(
+    foreground: Sequence[set[str]],
+    background: TermBackground,
+    limit: int = 5,
+    prior_strength: float = 50.0,
+    min_z: float = 1.96,
+) -> list[dict[str, object]]:
+    """Terms over-represented in ``foreground`` documents, best first.
+
+    Returns ``[{"term", "mentions", "share", "z"}]`` where ``mentions`` is how
+    many foreground documents contain the term.  With an empty background the
+    prior alone ranks terms, i.e. by how common they are in the crisis.
+    """
+    fg: Counter[str] = Counter()
+    for doc in foreground:
+        fg.update(doc)
+    if not fg:
+        return []
+    n_fg = len(foreground)
+    n_bg = max(len(background), 1)
+    bg = background.counts
+    min_docs = max(2, math.ceil(0.05 * n_fg))
+    scored: list[tuple[float, str, int]] = []
+    total_fg = sum(fg.values())
+    total_bg = sum(bg.values()) or 1
+    for term, y in fg.items():
+        if y < min_docs:
+            continue
+        x = bg.get(term, 0)
+        # prior: pooled term rate, scaled to prior_strength pseudo-documents
+        a = prior_strength * (y + x) / (total_fg + total_bg)
+        a = max(a, 0.01)
+        delta = math.log((y + a) / (n_fg + prior_strength - y - a + 1e-9)) - math.log(
+            (x + a) / (n_bg + prior_strength - x - a + 1e-9)
+        )
+        z = delta / math.sqrt(1.0 / (y + a) + 1.0 / (x + a))
+        if z >= min_z:
+            scored.append((z, term, y))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    # A phrase is easier to act on than its words ("data breach" over "data" and
+    # "breach"): when a two-word phrase is about as common as a word in it, the
+    # phrase takes the word's place, and a word that adds nothing to a chosen
+    # phrase is skipped.
+    phrases = [(z, t, y) for z, t, y in scored if " " in t]
+    chosen: list[tuple[float, str, int]] = []
+    for z, term, y in scored:
+        if " " not in term:
+            better = next((p for p in phrases if term in p[1].split(" ") and p[2] >= 0.6 * y), None)
+            if better is not None:
+                z, term, y = better
+        if any(term == c[1] or _covers(c[1], term, c[2], y) for c in chosen):
+            continue
+        chosen.append((z, term, y))
+        if len(chosen) == limit:
+            break
+    return [{"term": t, "mentions": y, "share": round(y / n_fg, 3), "z": round(z, 2)} for z, t, y in chosen]
+
+
+def _covers(chosen: str, term: str, chosen_y: int, y: int) -> bool:
+    """Does an already chosen term say what ``term`` says (a word inside a phrase, or vice versa)?"""
+    a, b = chosen.split(" "), term.split(" ")
+    if len(a) == len(b):
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return all(w in long_ for w in short) and min(y, chosen_y) >= 0.6 * max(y, chosen_y)
+
+
+def representative(samples: Iterable[MentionDigest], terms: Sequence[str] = (), limit: int = 3,
+                   exclude: frozenset[str] = frozenset()) -> list[dict[str, object]]:
+    """Distinct negative mentions that are about the crisis's terms, most-reached first."""
+    wanted = set(terms)
+    seen: set[str] = set()
+    out: list[dict[str, object]] = []
+
+    def rank(d: MentionDigest) -> tuple[int, int, float, str]:
+        hits = len(wanted & terms_of(d.text, exclude)) if wanted else 0
+        return (-hits, -d.reach, d.compound, d.id)
+
+    for d in sorted(samples, key=rank):
+        key = " ".join(_URL.sub("", d.text.lower()).split())[:120]
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({"id": d.id, "text": d.text, "author": d.author, "reach": d.reach, "url": d.url,
+                    "source": d.source})
+        if len(out) == limit:
+            break
+    return out
+
+
+def playbook(response_minutes: int, steps: Sequence[str] = DEFAULT_PLAYBOOK) -> tuple[str, ...]:
+    return tuple(s.format(response_minutes=response_minutes) for s in steps)

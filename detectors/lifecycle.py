@@ -1,0 +1,128 @@
+"""The crisis lifecycle: quiet → watch → crisis → (escalated) → resolving → resolved.
+
+The state machine only sees, per minute, whether the window is *hot* (a
+significant excess), *cool* (back near normal) and the severity rank the
+numbers justify.  Hysteresis comes from the gap between hot and cool: a
+crisis needs ``trigger_minutes`` hot minutes in a row to start and
+``quiet_minutes`` cool minutes in a row to end, and a minute that is neither
+keeps the current state, so an alert does not flap.
+
+Each transition that matters to people is one :class:`Transition`:
+
+* ``triggered`` — watch turned into a crisis;
+* ``escalated`` — severity went above its highest level so far;
+* ``updated``   — the crisis started quieting down, or flared up again;
+* ``resolved``  — it stayed quiet for ``quiet_minutes``.
+
+Severity never goes down within a crisis (people were already paged at the
+higher level; a drop is reported as ``updated`` on the way to ``resolved``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .events import Status
+
+
+class Phase(str, Enum):
+    QUIET = "quiet"
+    WATCH = "watch"
+    CRISIS = "crisis"
+    RESOLVING = "resolving"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    status: Status
+    note: str
+    """``quieting`` or ``flare`` for ``updated``; empty otherwise."""
+    started_at: int = 0
+    """First hot minute of the crisis (names the crisis)."""
+    seq: int = 0
+    """Index of this transition within its crisis (0 = triggered)."""
+    severity: int = 0
+
+
+class Lifecycle:
+    def __init__(self, trigger_minutes: int, quiet_minutes: int) -> None:
+        self.trigger_minutes = trigger_minutes
+        self.quiet_minutes = quiet_minutes
+        self.phase = Phase.QUIET
+        self.streak = 0
+        """Consecutive hot minutes (watch) or cool minutes (resolving)."""
+        self.started_at: int | None = None
+        self.severity = 0
+        self.transitions = 0
+        """Transitions emitted in the current crisis (numbers the alert ids)."""
+
+    @property
+    def active(self) -> bool:
+        """Under watch or in crisis: the baseline must not learn from this minute."""
+        return self.phase is not Phase.QUIET
+
+    def step(self, minute: int, hot: bool, cool: bool, severity: int) -> list[Transition]:
+        """Advance one minute; return the transitions it caused, numbered within their crisis."""
+        started, first = self.started_at, self.transitions
+        raw = self._advance(minute, hot, cool, severity)
+        started = self.started_at if started is None else started
+        out = [
+            Transition(t.status, t.note, started or minute, first + i, self.severity)
+            for i, t in enumerate(raw)
+        ]
+        self.transitions += len(raw)
+        if any(t.status is Status.RESOLVED for t in raw):
+            self.started_at, self.severity, self.transitions = None, 0, 0
+        return out
+
+    def _advance(self, minute: int, hot: bool, cool: bool, severity: int) -> list[Transition]:
+        phase = self.phase
+        if phase is Phase.QUIET:
+            if hot:
+                self.phase, self.streak, self.started_at = Phase.WATCH, 1, minute
+                if self.streak >= self.trigger_minutes:
+                    return self._trigger(severity)
+            return []
+        if phase is Phase.WATCH:
+            if not hot:
+                self.phase, self.streak, self.started_at = Phase.QUIET, 0, None
+                return []
+            self.streak += 1
+            return self._trigger(severity) if self.streak >= self.trigger_minutes else []
+        if phase is Phase.CRISIS:
+            if cool:
+                self.phase, self.streak = Phase.RESOLVING, 1
+                return [Transition(Status.UPDATED, "quieting")]
+            return self._maybe_escalate(severity)
+        # RESOLVING
+        if hot:
+            self.phase, self.streak = Phase.CRISIS, 0
+            return self._maybe_escalate(severity) or [Transition(Status.UPDATED, "flare")]
+        self.streak = self.streak + 1 if cool else 0
+        if self.streak >= self.quiet_minutes:
+            self.phase, self.streak = Phase.QUIET, 0
+            return [Transition(Status.RESOLVED, "")]
+        return []
+
+    def _trigger(self, severity: int) -> list[Transition]:
+        self.phase, self.streak, self.severity = Phase.CRISIS, 0, max(severity, 1)
+        return [Transition(Status.TRIGGERED, "")]
+
+    def _maybe_escalate(self, severity: int) -> list[Transition]:
+        if severity > self.severity:
+            self.severity = severity
+            return [Transition(Status.ESCALATED, "")]
+        return []
+
+    def to_state(self) -> dict[str, object]:
+        return {"phase": self.phase.value, "streak": self.streak, "started_at": self.started_at,
+                "severity": self.severity, "transitions": self.transitions}
+
+    def load(self, state: dict[str, object]) -> None:
+        self.phase = Phase(state["phase"])
+        self.streak = int(state["streak"])  # type: ignore[arg-type]
+        started = state["started_at"]
+        self.started_at = None if started is None else int(started)  # type: ignore[arg-type]
+        self.severity = int(state["severity"])  # type: ignore[arg-type]
+        self.transitions = int(state["transitions"])  # type: ignore[arg-type]

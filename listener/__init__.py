@@ -1,0 +1,1 @@
+"""The long-running service shell: consumption, scoring, buckets, alert delivery, CLI."""

@@ -1,0 +1,168 @@
+"""Wiring of the service's roles: broker, ingest, listen, and the demo that runs them all.
+
+The CLI (:mod:`listener.cli`) parses arguments and calls these; tests call
+them directly.  Nothing here holds logic of its own beyond putting the parts
+together and shutting them down cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TextIO
+
+from connectors.kafka import Producer, ensure_topics, read_all
+from connectors.publish import MentionPublisher
+from connectors.registry import build_source, source_speed
+from connectors.simulator import demo_simulation
+from connectors.source import Source, paced
+
+from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
+from .broker import EmbeddedBroker
+from .config import Config
+from .service import Listener
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def kafka_ready(config: Config) -> Iterator[Config]:
+    """Yield the config pointed at a reachable broker with the topics created.
+
+    With no bootstrap servers configured, start the embedded broker (and use a
+    non-idempotent producer: its producer ids do not survive a restart).
+    """
+    broker: EmbeddedBroker | None = None
+    settings = config.kafka
+    if settings.embedded:
+        broker = EmbeddedBroker().start()
+        settings = replace(settings, bootstrap_servers=(broker.bootstrap,), enable_idempotence=False)
+        log.info("no kafka.bootstrap_servers configured: started the embedded broker on %s", broker.bootstrap)
+    try:
+        ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic])
+        yield replace(config, kafka=settings)
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def build_sinks(config: Config, producer: Producer, console: TextIO | None = None) -> list[AlertSink]:
+    sinks: list[AlertSink] = [KafkaAlertSink(producer, config.kafka.alerts_topic)]
+    if config.listener.console:
+        sinks.append(ConsoleSink(console))
+    if config.listener.history_path:
+        sinks.append(HistorySink(config.listener.history_path))
+    return sinks
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a clean shutdown (finish the batch, commit, flush)."""
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: shutting down cleanly", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@dataclass
+class IngestReport:
+    published: int = 0
+    rejected: int = 0
+
+
+def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source, float | None]] | None = None,
+           producer: Producer | None = None) -> IngestReport:
+    """Publish every source's items until they end or ``stop`` is set; one thread per source."""
+    if sources is None:
+        sources = [(build_source(t, i), source_speed(t)) for i, t in enumerate(config.sources)]
+    own = producer is None
+    producer = producer or Producer(config.kafka)
+    publisher = MentionPublisher(producer, config.kafka)
+    errors: list[BaseException] = []
+
+    def pump(source: Source, speed: float | None) -> None:
+        try:
+            for n, item in enumerate(paced(source.items(), speed), 1):
+                if stop.is_set():
+                    break
+                publisher.publish_all((item,))
+                if n % 50_000 == 0:
+                    producer.flush()
+            log.info("source %s finished", source.name)
+        except BaseException as exc:  # reported to the caller below, never swallowed
+            log.exception("source %s failed", source.name)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pump, args=(s, sp), name=f"source-{s.name}", daemon=True)
+               for s, sp in sources]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        producer.flush()
+    finally:
+        if own:
+            producer.close()
+    if errors:
+        raise errors[0]
+    return IngestReport(publisher.published, publisher.rejected)
+
+
+def demo(seed: int = 7, out: TextIO | None = None) -> int:
+    """Embedded broker + simulator with a data breach at a known time + the full listener."""
+    out = out or sys.stdout
+    sim = demo_simulation(seed)
+    crisis = sim.crises[0]
+    config = Config()
+    started = time.monotonic()
+    with kafka_ready(config) as config:
+        out.write(
+            f"crisiswatch demo: embedded Kafka broker on {config.kafka.bootstrap_servers[0]}\n"
+            f"Streaming {sim.minutes // 60} h of simulated mentions for "
+            f"{', '.join(b.name for b in sim.brands)} through topic '{config.kafka.mentions_topic}'.\n"
+            f"A {crisis.theme} hits {crisis.brand} at {crisis.start:%Y-%m-%d %H:%M} UTC (event time); "
+            f"the listener does not know that.\n\n"
+        )
+        out.flush()
+        producer = Producer(config.kafka)
+        stop = threading.Event()
+        report: list[IngestReport] = []
+        feeder = threading.Thread(target=lambda: report.append(ingest(config, stop, [(sim, None)], producer)),
+                                  name="demo-ingest", daemon=True)
+        feeder.start()
+        memory = MemorySink()
+        listener = Listener(config, producer, [*build_sinks(config, producer, out), memory])
+
+        def all_consumed() -> bool:
+            return bool(report) and listener.stats.consumed >= report[0].published
+
+        listener.run(stop, until=all_consumed)
+        feeder.join()
+        alerts = read_all(config.kafka, config.kafka.alerts_topic, timeout_s=10)
+        producer.close()
+    elapsed = time.monotonic() - started
+    c = listener.pipeline.counters
+    triggered = [e for e in memory.events if e.status.value == "triggered"]
+    out.write(
+        f"\n{report[0].published:,} mentions through Kafka in {elapsed:.1f} s "
+        f"({c.processed:,} scored, {c.late} late, {c.duplicates} duplicates, "
+        f"{sum(listener.stats.dead_letters.values())} dead letters); "
+        f"{len(alerts)} alert events on topic '{config.kafka.alerts_topic}'.\n"
+    )
+    if not triggered:
+        out.write("No crisis was detected: that is a bug, please report it.\n")
+        return 1
+    first = triggered[0]
+    delay = (first.at - crisis.start.timestamp()) / 60
+    out.write(f"Crisis detected for {first.brand} {delay:.0f} min (event time) after it began; "
+              f"crisis id {first.crisis_id}.\n")
+    return 0

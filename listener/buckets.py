@@ -1,0 +1,168 @@
+"""Per-brand minute buckets in event time, closed by a watermark.
+
+Each brand has its own watermark: the latest event time seen for the brand
+minus ``allowed_lateness_s``.  A minute is closed (handed to the detector)
+once the watermark has passed its end; closed minutes are emitted in order
+with no gaps (empty minutes are empty buckets, up to ``max_gap_minutes``).
+
+A mention whose minute is already closed is *late*: it is not added to a
+closed minute (that would change what the detector already decided), but it
+is counted — in :attr:`BrandBuckets.late` and in the ``late`` field of the
+next bucket that closes — so it is never silently lost.
+
+The watermark is per brand, not per partition or process, so a brand's
+buckets depend only on its own mentions in their order on the topic.  That is
+what lets the offline ``crisiswatch detect`` and the Kafka service, or two
+services that split the partitions differently, produce identical alerts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from detectors.buckets import MentionDigest, MinuteBucket
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    allowed_lateness_s: int = 120
+    """How long after a minute ends mentions for it are still accepted."""
+    max_samples_per_minute: int = 25
+    """Negative mentions kept per minute as evidence for explanations."""
+    max_sample_chars: int = 500
+    max_gap_minutes: int = 7 * 24 * 60
+    """A silence longer than this is skipped rather than filled with empty minutes."""
+
+
+class _Open:
+    __slots__ = ("mentions", "negative", "neutral", "positive", "reach", "negative_reach", "authors",
+                 "reposts", "sources", "samples")
+
+    def __init__(self) -> None:
+        self.mentions = self.negative = self.neutral = self.positive = 0
+        self.reach = self.negative_reach = self.reposts = 0
+        self.authors: set[str] = set()
+        self.sources: Counter[str] = Counter()
+        self.samples: list[MentionDigest] = []
+
+
+class BrandBuckets:
+    """The open minutes of one brand."""
+
+    def __init__(self, brand: str, settings: BucketSettings) -> None:
+        self.brand = brand
+        self.settings = settings
+        self._open: dict[int, _Open] = {}
+        self.max_event: float | None = None
+        self.closed_through: int | None = None
+        """Start of the last closed minute."""
+        self.late = 0
+        self._late_at: dict[int, int] = {}
+
+    def _closable(self) -> int:
+        """Start of the last minute the watermark has passed (or -1 before any mention)."""
+        if self.max_event is None:
+            return -1
+        return int((self.max_event - self.settings.allowed_lateness_s) // 60) * 60 - 60
+
+    def add(
+        self,
+        epoch: float,
+        polarity: int,
+        compound: float,
+        mention_id: str,
+        text: str,
+        source: str,
+        author: str | None,
+        reach: int | None,
+        url: str | None,
+        is_repost: bool,
+    ) -> bool:
+        """Count one scored mention; return False if it was late.
+
+        Late means: its minute is at or before the last minute the watermark
+        allows to close.  That depends only on this brand's latest event time,
+        not on when :meth:`advance` last ran, so batching cannot change it.
+        A late mention is counted in the newest open minute's ``late`` field.
+        """
+        minute = int(epoch // 60) * 60
+        if minute <= self._closable() or (self.closed_through is not None and minute <= self.closed_through):
+            self.late += 1
+            newest = int(self.max_event // 60) * 60  # type: ignore[operator]
+            self._late_at[newest] = self._late_at.get(newest, 0) + 1
+            return False
+        acc = self._open.get(minute)
+        if acc is None:
+            acc = self._open[minute] = _Open()
+        reach = reach or 0
+        acc.mentions += 1
+        acc.reach += reach
+        if author:
+            acc.authors.add(author)
+        if is_repost:
+            acc.reposts += 1
+        if polarity < 0:
+            acc.negative += 1
+            acc.negative_reach += reach
+            acc.sources[source] += 1
+            if len(acc.samples) < self.settings.max_samples_per_minute:
+                acc.samples.append(MentionDigest(mention_id, text[: self.settings.max_sample_chars], source,
+                                                 author, reach, url, compound))
+        elif polarity > 0:
+            acc.positive += 1
+        else:
+            acc.neutral += 1
+        if self.max_event is None or epoch > self.max_event:
+            self.max_event = epoch
+        return True
+
+    def advance(self, final: bool = False) -> list[MinuteBucket]:
+        """Close every minute the watermark has passed (all open minutes if ``final``)."""
+        if self.max_event is None:
+            return []
+        if final:
+            if not self._open:
+                return []
+            last = max(self._open)
+        else:
+            last = self._closable()
+        if self.closed_through is not None and last <= self.closed_through:
+            return []
+        if self.closed_through is None:
+            if not self._open or min(self._open) > last:
+                return []
+            start = min(self._open)
+        else:
+            start = self.closed_through + 60
+            gap_limit = 60 * self.settings.max_gap_minutes
+            if self._open:
+                first_open = min(self._open)
+                if first_open - start > gap_limit:
+                    start = first_open - gap_limit
+        out: list[MinuteBucket] = []
+        for minute in range(start, last + 60, 60):
+            out.append(self._close(minute))
+        self.closed_through = last
+        return out
+
+    def _close(self, minute: int) -> MinuteBucket:
+        acc = self._open.pop(minute, None)
+        late = self._late_at.pop(minute, 0)
+        if acc is None:
+            return MinuteBucket(self.brand, minute, late=late)
+        return MinuteBucket(
+            brand=self.brand,
+            minute=minute,
+            mentions=acc.mentions,
+            negative=acc.negative,
+            neutral=acc.neutral,
+            positive=acc.positive,
+            reach=acc.reach,
+            negative_reach=acc.negative_reach,
+            authors=len(acc.authors),
+            reposts=acc.reposts,
+            late=late,
+            negative_sources=tuple(sorted(acc.sources.items())),
+            samples=tuple(acc.samples),
+        )

@@ -1,0 +1,181 @@
+"""The ``crisiswatch`` command line.  Command names and options are a stable contract."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+
+from connectors.registry import SourceConfigError
+
+from .config import Config, ConfigError, load
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load(getattr(args, "config", None))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .app import demo
+
+    return demo(seed=args.seed)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Ingest (every configured source) and listen, in one process, until SIGTERM/SIGINT."""
+    from connectors.kafka import Producer
+
+    from .app import build_sinks, ingest, kafka_ready, stop_on_signals
+    from .service import Listener
+
+    config = _config(args)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    with kafka_ready(config) as config:
+        producer = Producer(config.kafka)
+        feeder = threading.Thread(target=ingest, args=(config, stop), kwargs={"producer": producer},
+                                  name="ingest", daemon=True)
+        feeder.start()
+        try:
+            Listener(config, producer, build_sinks(config, producer)).run(stop)
+        finally:
+            stop.set()
+            feeder.join(timeout=10)
+            producer.close()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .app import ingest, kafka_ready, stop_on_signals
+
+    config = _config(args)
+    if not config.sources:
+        raise ConfigError("no [[sources]] configured: add at least one, e.g.\n"
+                          "  [[sources]]\n  type = \"file\"\n  path = \"mentions.jsonl\"")
+    if config.kafka.embedded:
+        raise ConfigError("kafka.bootstrap_servers is empty: 'ingest' needs a broker the listener also "
+                          "uses; set it, or use 'crisiswatch run' for the embedded broker")
+    stop = threading.Event()
+    stop_on_signals(stop)
+    with kafka_ready(config) as config:
+        report = ingest(config, stop)
+    print(f"published {report.published} mentions, {report.rejected} rejected to {config.kafka.dlq_topic}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from connectors.kafka import Producer
+
+    from .app import build_sinks, kafka_ready, stop_on_signals
+    from .service import Listener
+
+    config = _config(args)
+    if config.kafka.embedded:
+        raise ConfigError("kafka.bootstrap_servers is empty: 'listen' needs the broker the connectors "
+                          "write to; set it, or use 'crisiswatch run' for the embedded broker")
+    stop = threading.Event()
+    stop_on_signals(stop)
+    with kafka_ready(config) as config:
+        producer = Producer(config.kafka)
+        try:
+            Listener(config, producer, build_sinks(config, producer)).run(stop)
+        finally:
+            producer.close()
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .offline import detect_file
+
+    config = _config(args)
+    result = detect_file(args.input, args.output, config.pipeline, series_path=args.series,
+                         rejects_path=args.rejects)
+    rejected = sum(result.rejected.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.rejected.items()))
+    print(f"{result.mentions} mentions, {rejected} rejected{f' ({reasons})' if reasons else ''}, "
+          f"{result.duplicates} duplicates, {result.late} late -> {len(result.events)} alert events "
+          f"in {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from connectors.simulator import demo_simulation
+
+    with open(args.output, "wb") as out:
+        for m in demo_simulation(args.seed).items():
+            out.write(orjson.dumps(m.to_dict()) + b"\n")
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import EmbeddedBroker
+
+    stop = threading.Event()
+    from .app import stop_on_signals
+
+    stop_on_signals(stop)
+    with EmbeddedBroker(port=args.port) as broker:
+        print(f"embedded broker listening on {broker.bootstrap} (in memory; Ctrl-C to stop)", flush=True)
+        while not stop.wait(1.0):
+            if not broker.running:
+                print("embedded broker exited", file=sys.stderr)
+                return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crisiswatch", description="Streaming social-listening crisis detector.")
+    p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo", help="embedded broker + simulated stream with a crisis + listener; prints alerts")
+    s.add_argument("--seed", type=int, default=7)
+    s.set_defaults(func=cmd_demo)
+
+    for name, func, text in (
+        ("run", cmd_run, "the long-running service: configured sources and the listener"),
+        ("ingest", cmd_ingest, "only the connectors: publish configured sources to Kafka"),
+        ("listen", cmd_listen, "only the listener (scale out by starting more in the same group)"),
+    ):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--config", help="TOML configuration file")
+        s.set_defaults(func=func)
+
+    s = sub.add_parser("detect", help="offline detection on a JSON-lines file, no Kafka")
+    s.add_argument("--input", required=True, help="mentions, one wire-format JSON object per line")
+    s.add_argument("--output", required=True, help="alert events, JSON lines")
+    s.add_argument("--series", help="also write the per-minute series (CSV) for the notebooks")
+    s.add_argument("--rejects", help="write rejected lines with their reason (JSON lines)")
+    s.add_argument("--config", help="TOML configuration file ([detector] and [listener] apply)")
+    s.set_defaults(func=cmd_detect)
+
+    s = sub.add_parser("simulate", help="write the demo's simulated mentions as JSON lines")
+    s.add_argument("--output", required=True)
+    s.add_argument("--seed", type=int, default=7)
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("broker", help="run the embedded (in-memory) Kafka-compatible broker in the foreground")
+    s.add_argument("--port", type=int, default=9092)
+    s.set_defaults(func=cmd_broker)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+    try:
+        return int(args.func(args))
+    except (ConfigError, SourceConfigError) as exc:
+        print(f"crisiswatch: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The configuration file: TOML mapped onto typed, frozen dataclasses.
+
+Every table maps onto a dataclass whose fields are the documented options
+(see README, "Configuration"); anything else fails at start-up with a
+:class:`ConfigError` that names the key and says how to fix it — a typo is
+never ignored.  Environment variables override single keys with the form
+``CRISISWATCH__<TABLE>__<KEY>`` (e.g. ``CRISISWATCH__KAFKA__BOOTSTRAP_SERVERS=kafka:9092``);
+the value is read as a TOML value when it parses as one, else as a string,
+and a comma-separated string fills a list.  Secrets never live in the file:
+options that need one name the environment variable that holds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.kafka import KafkaSettings
+from detectors import DetectorConfig
+
+from .buckets import BucketSettings
+from .pipeline import PipelineSettings
+
+ENV_PREFIX = "CRISISWATCH__"
+
+
+class ConfigError(ValueError):
+    """Bad configuration: the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    poll_timeout_ms: int = 500
+    allowed_lateness_s: int = 120
+    max_samples_per_minute: int = 25
+    max_sample_chars: int = 500
+    max_gap_minutes: int = 7 * 24 * 60
+    dedup_minutes: int = 24 * 60
+    console: bool = True
+    """Print alert events on standard output."""
+    history_path: str = ""
+    """Append every alert event as a JSON line to this file (read by the notebooks); empty = off."""
+
+    def pipeline(self, detector: DetectorConfig) -> PipelineSettings:
+        return PipelineSettings(
+            buckets=BucketSettings(
+                allowed_lateness_s=self.allowed_lateness_s,
+                max_samples_per_minute=self.max_samples_per_minute,
+                max_sample_chars=self.max_sample_chars,
+                max_gap_minutes=self.max_gap_minutes,
+            ),
+            detector=detector,
+            dedup_minutes=self.dedup_minutes,
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    listener: ListenerSettings = field(default_factory=ListenerSettings)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    sources: tuple[Mapping[str, Any], ...] = ()
+    """``[[sources]]`` tables; each is checked by :func:`connectors.registry.build_source`."""
+
+    @property
+    def pipeline(self) -> PipelineSettings:
+        return self.listener.pipeline(self.detector)
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and validate; raise :class:`ConfigError`."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist: pass an existing file to --config")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    _apply_env(data, env)
+    return build(Config, data, "")
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
+        if len(keys) < 2:
+            raise ConfigError(f"environment variable {name}: use {ENV_PREFIX}<TABLE>__<KEY>, e.g. "
+                              f"{ENV_PREFIX}KAFKA__GROUP_ID")
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {name}: {k} is not a table")
+        node[keys[-1]] = _env_value(raw)
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def build(cls: type, table: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, checking every key and type."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{where}] must be a table, got {type(table).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{where}.{key}" if where else key
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(fields))}"
+            raise ConfigError(f"unknown config key '{dotted}': {hint}")
+        values[key] = _convert(hints[key], value, dotted, fields[key])
+    try:
+        result = cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{where or 'top level'}]: {exc}") from None
+    _check(result, where)
+    return result
+
+
+def _convert(hint: Any, value: Any, key: str, f: dataclasses.Field[Any]) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be a whole number, got {value!r} (e.g. {key.split('.')[-1]} = "
+                              f"{_default(f)})")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r} (e.g. {key.split('.')[-1]} = {_default(f)})")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        args = typing.get_args(hint)
+        item_hint = args[0]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(item_hint, v, f"{key}[{i}]", f) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key} must have {len(args)} items, got {len(value)}")
+        return tuple(_convert(h, v, f"{key}[{i}]", f) for i, (h, v) in enumerate(zip(args, value)))
+    if origin in (Mapping, dict) or hint is Mapping:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType) or hint is Any:
+        return value
+    raise ConfigError(f"{key}: unsupported option type {hint}")  # pragma: no cover - a bug in a dataclass
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else "..."
+
+
+_POSITIVE = {
+    "kafka": ("partitions", "replication_factor", "session_timeout_ms", "heartbeat_interval_ms",
+              "max_poll_records", "request_timeout_ms", "batch_size"),
+    "listener": ("poll_timeout_ms", "max_samples_per_minute", "max_sample_chars", "max_gap_minutes",
+                 "dedup_minutes"),
+    "detector": ("window_minutes", "trigger_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
+                 "p_value", "dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
+    "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
+                          "mature_minutes", "clip_sigmas"),
+}
+
+
+def _check(obj: Any, where: str) -> None:
+    """Range checks that a type alone cannot express."""
+    for name in _POSITIVE.get(where, ()):
+        value = getattr(obj, name)
+        if value <= 0:
+            raise ConfigError(f"{where}.{name} must be greater than 0, got {value}")
+    if where == "kafka":
+        if obj.heartbeat_interval_ms >= obj.session_timeout_ms:
+            raise ConfigError("kafka.heartbeat_interval_ms must be lower than kafka.session_timeout_ms "
+                              "(about a third of it)")
+        if obj.compression_type not in ("none", "gzip", "snappy", "lz4", "zstd"):
+            raise ConfigError(f"kafka.compression_type must be one of none, gzip, snappy, lz4, zstd; "
+                              f"got {obj.compression_type!r}")
+        for name in ("mentions_topic", "alerts_topic", "dlq_topic", "group_id"):
+            if not getattr(obj, name):
+                raise ConfigError(f"kafka.{name} must not be empty")
+    if where == "detector":
+        if not 0 < obj.p_value < 1:
+            raise ConfigError(f"detector.p_value must be between 0 and 1, got {obj.p_value}")
+        if obj.resolve_ratio >= obj.min_negative_ratio:
+            raise ConfigError("detector.resolve_ratio must be lower than detector.min_negative_ratio "
+                              "(the gap between them is the hysteresis)")
+        if list(obj.severity_ratios) != sorted(obj.severity_ratios):
+            raise ConfigError("detector.severity_ratios must be increasing, e.g. [3.0, 6.0, 12.0]")
+    if where == "listener" and obj.allowed_lateness_s < 0:
+        raise ConfigError(f"listener.allowed_lateness_s must be >= 0, got {obj.allowed_lateness_s}")

@@ -1,0 +1,135 @@
+"""The listener: a Kafka consumer-group member that turns mentions into alerts.
+
+One cycle (:meth:`Listener.step`):
+
+1. poll a batch of records;
+2. decode each; a record that is not a valid mention goes to the dead-letter
+   topic with its reason and origin, and a counter goes up;
+3. score the batch with VADER and feed it through the :class:`Pipeline`;
+4. emit the resulting alert events to every sink and flush them, and flush
+   the dead letters;
+5. only then commit the offsets of the batch.
+
+A crash anywhere before step 5 means the batch is read again: mentions are
+at-least-once, alerts are idempotent by id.  When partitions are revoked in a
+rebalance, the brands that lived on them are forgotten here; their new owner
+starts them afresh (state hand-over through snapshots is issue #5's work).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from connectors.kafka import Consumer, Position, Producer, Record
+from connectors.mention import Mention, MentionError, decode
+from connectors.publish import dlq_headers
+from detectors import AlertEvent
+
+from .alerts import AlertSink
+from .config import Config
+from .pipeline import Pipeline
+from .sentiment import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ListenerStats:
+    consumed: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    commits: int = 0
+
+
+class Listener:
+    def __init__(
+        self,
+        config: Config,
+        producer: Producer,
+        sinks: Sequence[AlertSink],
+        scorer: Scorer | None = None,
+        consumer_factory: Callable[..., Consumer] = Consumer,
+    ) -> None:
+        self.config = config
+        self.producer = producer
+        self.sinks = list(sinks)
+        self.scorer = scorer or Scorer()
+        self.pipeline = Pipeline(config.pipeline)
+        self.stats = ListenerStats()
+        self._brand_partition: dict[str, Position] = {}
+        self.consumer = consumer_factory(
+            config.kafka, [config.kafka.mentions_topic], on_revoke=self._revoked, on_assign=self._assigned
+        )
+
+    def _assigned(self, positions: list[Position]) -> None:
+        log.info("assigned partitions %s", positions)
+
+    def _revoked(self, positions: list[Position]) -> None:
+        # Every batch is committed before the next poll, so nothing is pending here.
+        gone = set(positions)
+        for brand in [b for b, p in self._brand_partition.items() if p in gone]:
+            self.pipeline.brands.pop(brand, None)
+            del self._brand_partition[brand]
+        log.info("revoked partitions %s", positions)
+
+    def step(self) -> list[AlertEvent]:
+        """One poll-process-emit-commit cycle; returns the alerts it emitted."""
+        records = self.consumer.poll(timeout_ms=self.config.listener.poll_timeout_ms)
+        if not records:
+            return []
+        mentions: list[Mention] = []
+        next_offsets: dict[Position, int] = {}
+        dlq_topic = self.config.kafka.dlq_topic
+        rejected = 0
+        for r in records:
+            next_offsets[(r.topic, r.partition)] = r.offset + 1
+            try:
+                m = decode(r.value)
+            except MentionError as exc:
+                self._dead_letter(dlq_topic, r, exc)
+                rejected += 1
+                continue
+            mentions.append(m)
+            self._brand_partition[m.brand] = (r.topic, r.partition)
+        compounds = self.scorer.score_many([m.text for m in mentions])
+        events = self.pipeline.process(mentions, compounds)
+        for sink in self.sinks:
+            sink.emit(events)
+        for sink in self.sinks:
+            sink.flush()
+        if rejected:
+            self.producer.flush()
+        self.consumer.commit(next_offsets)
+        self.stats.consumed += len(records)
+        self.stats.batches += 1
+        self.stats.commits += 1
+        return events
+
+    def _dead_letter(self, topic: str, r: Record, exc: MentionError) -> None:
+        self.stats.dead_letters[exc.reason] += 1
+        origin = f"{r.topic}/{r.partition}/{r.offset}"
+        self.producer.send(topic, r.value or b"", key=r.key, headers=dlq_headers(exc.reason, str(exc), origin))
+        log.warning("dead letter %s: %s", origin, exc)
+
+    def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
+        """Cycle until ``stop`` is set (or ``until()`` is true); then close cleanly."""
+        last_report = time.monotonic()
+        try:
+            while not stop.is_set() and not (until and until()):
+                self.step()
+                if time.monotonic() - last_report > 30:
+                    last_report = time.monotonic()
+                    c = self.pipeline.counters
+                    log.info("consumed=%d processed=%d dlq=%d late=%d duplicates=%d alerts=%d",
+                             self.stats.consumed, c.processed, sum(self.stats.dead_letters.values()),
+                             c.late, c.duplicates, c.alerts)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.consumer.close()
