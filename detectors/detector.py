@@ -29,7 +29,7 @@ from .buckets import MentionDigest, MinuteBucket
 from .events import AlertEvent, Severity, Status, crisis_id, iso
 from .explain import TermBackground, brand_words, distinctive_terms, playbook, representative, terms_of
 from .lifecycle import Lifecycle, Phase, Transition
-from .signals import WindowSignal, window_signal
+from .signals import WindowSignal, poisson_tail, window_signal
 
 STATE_VERSION = 1
 
@@ -151,7 +151,21 @@ class CrisisDetector:
             and s.p_volume <= cfg.p_value
             and s.share >= s.baseline_share + cfg.min_share_lift
             and s.p_share <= cfg.p_value
+            and self._sustained()
         )
+
+    def _sustained(self) -> bool:
+        """Is the excess still significant without the window's single worst minute?
+
+        One noisy minute (a burst of a few seconds) must not carry a crisis on
+        its own; a real one spreads over several minutes.
+        """
+        cfg = self.config
+        worst = max(self._window, key=lambda be: be[0].negative)
+        rest_neg = sum(b.negative for b, _ in self._window) - worst[0].negative
+        rest_exp = max(sum(e.negative for _, e in self._window) - worst[1].negative, cfg.min_expected_negatives)
+        phi = max(cfg.dispersion, 1.0)
+        return rest_neg / rest_exp >= cfg.min_negative_ratio and poisson_tail(rest_neg / phi, rest_exp / phi) <= cfg.p_value
 
     def _severity(self, s: WindowSignal) -> int:
         rank = 1 + sum(s.negative_ratio >= r for r in self.config.severity_ratios[1:])

@@ -129,21 +129,18 @@ class BrandBuckets:
             last = self._closable()
         if self.closed_through is not None and last <= self.closed_through:
             return []
-        if self.closed_through is None:
-            if not self._open or min(self._open) > last:
-                return []
-            start = min(self._open)
-        else:
-            start = self.closed_through + 60
-            gap_limit = 60 * self.settings.max_gap_minutes
-            if self._open:
-                first_open = min(self._open)
-                if first_open - start > gap_limit:
-                    start = first_open - gap_limit
         out: list[MinuteBucket] = []
-        for minute in range(start, last + 60, 60):
+        gap_limit = 60 * self.settings.max_gap_minutes
+        cursor = None if self.closed_through is None else self.closed_through + 60
+        for minute in sorted(m for m in self._open if m <= last):
+            if cursor is not None and minute - cursor <= gap_limit:
+                out.extend(self._close(m) for m in range(cursor, minute, 60))
             out.append(self._close(minute))
-        self.closed_through = last
+            cursor = minute + 60
+        if cursor is not None and last - cursor < gap_limit:
+            out.extend(self._close(m) for m in range(cursor, last + 60, 60))
+        if out or self.closed_through is not None:
+            self.closed_through = last
         return out
 
     def _close(self, minute: int) -> MinuteBucket:

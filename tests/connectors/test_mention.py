@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.mention import MAX_MESSAGE_BYTES, Mention, MentionError, decode, encode, format_time
+
+VALID = {
+    "v": 1, "id": "reddit:t3_abc", "source": "reddit", "brand": "acme", "text": "acme lost my order",
+    "created_at": "2026-11-23T14:02:11Z", "author": "u/x", "url": "https://example.com/x", "lang": "en",
+    "reach": 1234, "is_repost": False,
+}
+
+
+def raw(**changes: object) -> bytes:
+    obj = {**VALID, **changes}
+    return orjson.dumps({k: v for k, v in obj.items() if v is not ...})
+
+
+def test_decodes_every_field() -> None:
+    m = decode(raw())
+    assert m == Mention(id="reddit:t3_abc", source="reddit", brand="acme", text="acme lost my order",
+                        created_at=datetime(2026, 11, 23, 14, 2, 11, tzinfo=timezone.utc), author="u/x",
+                        url="https://example.com/x", lang="en", reach=1234, is_repost=False)
+
+
+def test_round_trip_keeps_everything() -> None:
+    m = decode(raw(is_repost=True))
+    assert decode(encode(m)) == m
+
+
+def test_optional_fields_may_be_absent_and_unknown_fields_are_ignored() -> None:
+    m = decode(orjson.dumps({"id": "1", "source": "x", "brand": "b", "text": "t",
+                             "created_at": "2026-01-01T00:00:00+02:00", "future_field": [1, 2]}))
+    assert m.author is None and m.reach is None and not m.is_repost
+    assert format_time(m.created_at) == "2025-12-31T22:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "payload, reason, field",
+    [
+        (b"{not json", "invalid_json", None),
+        (b"\xff\xfe{}", "not_utf8", None),
+        (b"[1, 2]", "not_an_object", None),
+        (raw(v=2), "unsupported_version", "v"),
+        (raw(id=...), "missing_field", "id"),
+        (raw(created_at=...), "missing_field", "created_at"),
+        (raw(brand=5), "wrong_type", "brand"),
+        (raw(text=None), "missing_field", "text"),
+        (raw(reach="12"), "wrong_type", "reach"),
+        (raw(reach=True), "wrong_type", "reach"),
+        (raw(reach=-1), "invalid_value", "reach"),
+        (raw(is_repost="yes"), "wrong_type", "is_repost"),
+        (raw(brand="  "), "invalid_value", "brand"),
+        (raw(created_at="yesterday"), "bad_timestamp", "created_at"),
+        (raw(created_at="2026-11-23T14:02:11"), "bad_timestamp", "created_at"),
+        (raw(created_at="1970-01-01T00:00:00Z"), "bad_timestamp", "created_at"),
+        (raw(created_at=1700000000), "wrong_type", "created_at"),
+        (raw(text="x" * 10_001), "too_large", "text"),
+        (b" " * (MAX_MESSAGE_BYTES + 1), "too_large", None),
+        (None, "invalid_json", None),
+    ],
+)
+def test_invalid_messages_name_the_reason_and_field(payload: bytes | None, reason: str, field: str | None) -> None:
+    with pytest.raises(MentionError) as info:
+        decode(payload)
+    assert info.value.reason == reason
+    assert info.value.field == field
+    if field:
+        assert field in str(info.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_of_arbitrary_bytes_raises_only_mention_error(data: bytes) -> None:
+    try:
+        decode(data)
+    except MentionError as exc:
+        assert exc.reason
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(VALID)), json_values, max_size=11))
+def test_decode_of_arbitrary_objects_raises_only_mention_error(obj: dict) -> None:
+    try:
+        m = decode(orjson.dumps({**obj}))
+    except MentionError:
+        return
+    assert isinstance(m, Mention)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(min_size=1, max_size=40).filter(str.strip),
+    st.text(max_size=500),
+    st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(timezone.utc)),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=10**12)),
+)
+def test_round_trip_property(brand: str, text: str, when: datetime, reach: int | None) -> None:
+    m = Mention(id="x:1", source="x", brand=brand, text=text, created_at=when.replace(microsecond=0), reach=reach)
+    assert decode(encode(m)) == m

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from detectors.baseline import BaselineConfig, SeasonalBaseline, hour_of_week
+
+from .helpers import T0
+
+
+def test_hour_of_week_starts_monday_utc() -> None:
+    assert hour_of_week(T0) == 0  # Monday 00:00
+    assert hour_of_week(T0 + 3600 * 24 * 3 + 3600 * 14) == 3 * 24 + 14  # Thursday 14:00
+    assert hour_of_week(T0 + 3600 * 168) == 0
+
+
+def test_cold_start_uses_overall_level_then_hour_of_day() -> None:
+    b = SeasonalBaseline(BaselineConfig(mature_minutes=30))
+    assert b.expect(T0).level == "none"
+    for i in range(40):
+        b.learn(T0 + 60 * i, 10, 2)
+    assert b.expect(T0 + 60 * 40).level == "week"  # Monday 00:xx itself
+    tuesday = b.expect(T0 + 86400 + 60 * 10)  # same hour of day, unseen hour of week
+    assert tuesday.level == "day" and abs(tuesday.total - 10) < 1e-9 and abs(tuesday.negative - 2) < 1e-9
+    # an hour of the day that has not been seen falls back to the overall level
+    assert b.expect(T0 + 3600 * 5).level == "overall"
+
+
+def test_learns_daily_rhythm() -> None:
+    b = SeasonalBaseline()
+    for day in range(3):
+        for minute in range(24 * 60):
+            busy = 9 * 60 <= minute < 17 * 60
+            b.learn(T0 + 86400 * day + 60 * minute, 20 if busy else 2, 1)
+    assert b.expect(T0 + 86400 * 3 + 3600 * 10).total > 15
+    assert b.expect(T0 + 86400 * 3 + 3600 * 3).total < 5
+
+
+def test_a_single_spike_is_clipped() -> None:
+    b = SeasonalBaseline()
+    for i in range(120):
+        b.learn(T0 + 60 * i, 5, 1)
+    before = b.expect(T0 + 60 * 120).total
+    b.learn(T0 + 60 * 120, 5000, 4000)
+    after = b.expect(T0 + 60 * 121).total
+    assert after - before < 1.0
+
+
+def test_state_round_trip() -> None:
+    b = SeasonalBaseline()
+    for i in range(200):
+        b.learn(T0 + 60 * i, i % 7, i % 3)
+    c = SeasonalBaseline()
+    c.load(b.to_state())
+    assert c.expect(T0 + 60 * 200) == b.expect(T0 + 60 * 200)
+    assert c.minutes_seen == 200

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from detectors import CrisisDetector, DetectorConfig, MinuteBucket, Status
+
+from .helpers import bucket
+
+COMPLAINTS = ("slow app again", "bad support today", "price increase is annoying")
+BREACH = ("data breach leaked my password", "the data breach exposed card numbers",
+          "hackers stole passwords in the data breach", "data breach, stolen card numbers")
+
+
+def normal_minutes(rng: np.random.Generator, start: int, n: int, rate: float = 10.0,
+                   share: float = 0.15) -> list[MinuteBucket]:
+    out = []
+    for i in range(start, start + n):
+        total = int(rng.poisson(rate))
+        neg = int(rng.binomial(total, share))
+        out.append(bucket(i, total, neg, texts=COMPLAINTS[: min(neg, 3)]))
+    return out
+
+
+def feed(det: CrisisDetector, buckets: list[MinuteBucket]) -> list:
+    events = []
+    for b in buckets:
+        events.extend(det.update(b)[1])
+    return events
+
+
+def crisis_minutes(start: int, n: int, extra_neg: int = 25) -> list[MinuteBucket]:
+    return [bucket(i, 10 + extra_neg, 2 + extra_neg, texts=BREACH * 3) for i in range(start, start + n)]
+
+
+def test_quiet_stream_raises_nothing() -> None:
+    rng = np.random.default_rng(1)
+    det = CrisisDetector("acme")
+    assert feed(det, normal_minutes(rng, 0, 3 * 24 * 60)) == []
+
+
+def test_negative_storm_triggers_escalates_and_resolves_with_explanation() -> None:
+    rng = np.random.default_rng(2)
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(rng, 0, 600))
+    events = feed(det, crisis_minutes(600, 40) + normal_minutes(rng, 640, 120))
+    statuses = [e.status for e in events]
+    assert statuses[0] is Status.TRIGGERED
+    assert statuses[-1] is Status.RESOLVED
+    first = events[0]
+    assert first.at - (bucket(600, 0, 0).minute) <= 5 * 60  # within five minutes of the start
+    assert first.crisis_id.startswith("acme:")
+    assert all(e.crisis_id == first.crisis_id for e in events)
+    assert len({e.id for e in events}) == len(events)
+    assert "data breach" in [t["term"] for t in first.evidence["terms"]]
+    assert first.evidence["mentions"] and "breach" in first.evidence["mentions"][0]["text"]
+    assert first.playbook and "holding statement" in first.playbook[0]
+    assert first.stats["negatives"] > first.stats["baseline_negatives"]
+    assert "acme" in first.summary and "data breach" in first.summary
+    json.dumps(first.to_dict())  # JSON-serialisable
+
+
+def test_positive_viral_spike_is_not_a_crisis() -> None:
+    rng = np.random.default_rng(3)
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(rng, 0, 600))
+    spike = [bucket(i, 200, 4) for i in range(600, 640)]
+    assert feed(det, spike) == []
+
+
+def test_neutral_news_spike_with_usual_share_is_not_a_crisis() -> None:
+    rng = np.random.default_rng(4)
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(rng, 0, 600))
+    assert feed(det, normal_minutes(rng, 600, 60, rate=80, share=0.15)) == []
+
+
+def test_single_noisy_minute_is_not_a_crisis() -> None:
+    rng = np.random.default_rng(5)
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(rng, 0, 600))
+    assert feed(det, [bucket(600, 60, 50)] + normal_minutes(rng, 601, 60)) == []
+
+
+def test_no_alerts_during_warmup() -> None:
+    det = CrisisDetector("acme", DetectorConfig(warmup_minutes=120))
+    assert feed(det, [bucket(i, 2, 0) for i in range(30)] + crisis_minutes(30, 20)) == []
+
+
+def test_crisis_is_not_learned_as_normal() -> None:
+    rng = np.random.default_rng(6)
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(rng, 0, 600))
+    before = det.baseline.expect(bucket(700, 0, 0).minute).negative
+    feed(det, crisis_minutes(600, 100))
+    after = det.baseline.expect(bucket(700, 0, 0).minute).negative
+    # at most the crisis's first minutes, before it is hot, are learned (and they are clipped)
+    assert after < before * 1.1
+
+
+def test_same_input_same_events_and_state_restore_continues_identically() -> None:
+    rng = np.random.default_rng(7)
+    minutes = normal_minutes(rng, 0, 600) + crisis_minutes(600, 30) + normal_minutes(rng, 630, 90)
+    a = feed(CrisisDetector("acme"), minutes)
+    det = CrisisDetector("acme")
+    feed(det, minutes[:615])
+    restored = CrisisDetector.from_state(json.loads(json.dumps(det.to_state())))
+    b = feed(det, minutes[615:])
+    c = feed(restored, minutes[615:])
+    assert [e.to_dict() for e in b] == [e.to_dict() for e in c]
+    assert [e.id for e in a if e.at > minutes[614].minute + 60] == [e.id for e in b]
+
+
+def test_minutes_must_move_forward() -> None:
+    det = CrisisDetector("acme")
+    det.update(bucket(5, 1, 0))
+    with pytest.raises(ValueError):
+        det.update(bucket(5, 1, 0))

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from listener.cli import main
+
+
+def test_detect_cli_writes_alerts_series_and_rejects(tmp_path: Path) -> None:
+    mentions = tmp_path / "m.jsonl"
+    assert main(["simulate", "--output", str(mentions)]) == 0
+    with open(mentions, "ab") as f:
+        f.write(b"{oops\n")
+    out, series, rejects = tmp_path / "a.jsonl", tmp_path / "s.csv", tmp_path / "r.jsonl"
+    assert main(["detect", "--input", str(mentions), "--output", str(out), "--series", str(series),
+                 "--rejects", str(rejects)]) == 0
+    events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [e["status"] for e in events][0] == "triggered"
+    for key in ("id", "brand", "status", "severity", "at", "started_at", "summary", "stats", "evidence", "playbook"):
+        assert key in events[0]
+    assert {"terms", "mentions"} <= set(events[0]["evidence"])
+    assert series.read_text().splitlines()[0].startswith("brand,minute,mentions,negative")
+    (reject,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert reject["reason"] == "invalid_json" and reject["raw"] == "{oops"
+
+
+def test_bad_config_exits_2_with_the_key_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[detector]\nwindow_minuts = 3\n")
+    proc = subprocess.run([sys.executable, "-m", "listener.cli", "detect", "--input", "x", "--output", "y",
+                           "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "detector.window_minuts" in proc.stderr and "window_minutes" in proc.stderr
