@@ -78,11 +78,16 @@ class IngestReport:
     rejected: int = 0
 
 
+def configured_sources(config: Config) -> list[tuple[Source, float | None]]:
+    """Build every ``[[sources]]`` table (at start-up, so a bad one fails before anything runs)."""
+    return [(build_source(t, i), source_speed(t)) for i, t in enumerate(config.sources)]
+
+
 def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source, float | None]] | None = None,
            producer: Producer | None = None) -> IngestReport:
     """Publish every source's items until they end or ``stop`` is set; one thread per source."""
     if sources is None:
-        sources = [(build_source(t, i), source_speed(t)) for i, t in enumerate(config.sources)]
+        sources = configured_sources(config)
     own = producer is None
     producer = producer or Producer(config.kafka)
     publisher = MentionPublisher(producer, config.kafka)

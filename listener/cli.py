@@ -27,15 +27,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Ingest (every configured source) and listen, in one process, until SIGTERM/SIGINT."""
     from connectors.kafka import Producer
 
-    from .app import build_sinks, ingest, kafka_ready, stop_on_signals
+    from .app import build_sinks, configured_sources, ingest, kafka_ready, stop_on_signals
     from .service import Listener
 
     config = _config(args)
+    sources = configured_sources(config)
+    if not sources:
+        logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
         producer = Producer(config.kafka)
-        feeder = threading.Thread(target=ingest, args=(config, stop), kwargs={"producer": producer},
+        feeder = threading.Thread(target=ingest, args=(config, stop, sources), kwargs={"producer": producer},
                                   name="ingest", daemon=True)
         feeder.start()
         try:
@@ -48,10 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .app import ingest, kafka_ready, stop_on_signals
+    from .app import configured_sources, ingest, kafka_ready, stop_on_signals
 
     config = _config(args)
-    if not config.sources:
+    sources = configured_sources(config)
+    if not sources:
         raise ConfigError("no [[sources]] configured: add at least one, e.g.\n"
                           "  [[sources]]\n  type = \"file\"\n  path = \"mentions.jsonl\"")
     if config.kafka.embedded:
@@ -60,7 +64,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
-        report = ingest(config, stop)
+        report = ingest(config, stop, sources)
     print(f"published {report.published} mentions, {report.rejected} rejected to {config.kafka.dlq_topic}",
           file=sys.stderr)
     return 0
