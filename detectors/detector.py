@@ -62,28 +62,44 @@ class DetectorConfig:
 class Reading:
     """What the detector saw and decided for one minute (one row of the per-minute series)."""
 
-    brand: str
-    minute: int
-    mentions: int
-    negative: int
+    bucket: MinuteBucket
     expected_mentions: float
     expected_negative: float
     window: WindowSignal
     hot: bool
     phase: Phase
     baseline_level: str
+    window_minutes: int
+
+    @property
+    def brand(self) -> str:
+        return self.bucket.brand
+
+    @property
+    def minute(self) -> int:
+        return self.bucket.minute
 
     def to_row(self) -> dict[str, object]:
-        w = self.window
+        """One row of the per-minute series; ``minute`` is the minute's start (alerts' ``at`` is an end)."""
+        w, b = self.window, self.bucket
         return {
-            "brand": self.brand,
-            "minute": iso(self.minute),
-            "mentions": self.mentions,
-            "negative": self.negative,
+            "brand": b.brand,
+            "minute": iso(b.minute),
+            "mentions": b.mentions,
+            "negative": b.negative,
+            "neutral": b.neutral,
+            "positive": b.positive,
+            "authors": b.authors,
+            "reposts": b.reposts,
+            "reach": b.reach,
+            "negative_reach": b.negative_reach,
+            "late": b.late,
             "expected_mentions": round(self.expected_mentions, 4),
             "expected_negative": round(self.expected_negative, 4),
+            "window_minutes": self.window_minutes,
             "window_mentions": w.mentions,
             "window_negatives": w.negatives,
+            "window_expected_mentions": round(w.expected_mentions, 3),
             "window_expected_negatives": round(w.expected_negatives, 3),
             "negative_ratio": round(w.negative_ratio, 3),
             "negative_share": round(w.share, 4),
@@ -104,6 +120,8 @@ class CrisisDetector:
         self.lifecycle = Lifecycle(self.config.trigger_minutes, self.config.quiet_minutes)
         self.background = TermBackground(self.config.background_mentions)
         self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self.config.window_minutes)
+        self._unlearned: deque[tuple[MinuteBucket, Expectation]] = deque()
+        """Quiet minutes waiting ``window_minutes`` before the baseline learns them."""
         self._exclude = brand_words(brand)
         self.last_minute: int | None = None
 
@@ -121,15 +139,27 @@ class CrisisDetector:
         ready = self.baseline.minutes_seen >= cfg.warmup_minutes
         hot = ready and self._is_hot(signal)
         cool = signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2
-        was_active = self.lifecycle.active
         transitions = self.lifecycle.step(bucket.minute, hot, cool, self._severity(signal))
-        if not was_active and not self.lifecycle.active:
-            self.baseline.learn(bucket.minute, bucket.mentions, bucket.negative, expected)
-            for d in bucket.samples:
-                self.background.add(terms_of(d.text, self._exclude))
-        reading = Reading(self.brand, bucket.minute, bucket.mentions, bucket.negative, expected.total,
-                          expected.negative, signal, hot, self.lifecycle.phase, expected.level)
+        self._learn(bucket, expected)
+        reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
+                          expected.level, len(self._window))
         return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
+
+    def _learn(self, bucket: MinuteBucket, expected: Expectation) -> None:
+        """Learn a quiet minute once it is ``window_minutes`` old and no crisis began meanwhile.
+
+        A crisis's first minutes are quiet by definition (not hot yet); holding
+        learning back by one window keeps them, too, out of the baseline.
+        """
+        if self.lifecycle.active:
+            self._unlearned.clear()
+            return
+        self._unlearned.append((bucket, expected))
+        while len(self._unlearned) > self.config.window_minutes:
+            old, exp = self._unlearned.popleft()
+            self.baseline.learn(old.minute, old.mentions, old.negative, exp)
+            for d in old.samples:
+                self.background.add(terms_of(d.text, self._exclude))
 
     def _signal(self) -> WindowSignal:
         cfg = self.config
@@ -193,6 +223,7 @@ class CrisisDetector:
             **s.to_stats(),
             "negative_reach": self._negative_reach(),
             "duration_minutes": (at - t.started_at) // 60,
+            "evidence_sample": len(samples),
         }
         return AlertEvent(
             id=f"{cid}:{t.seq}:{t.status.value}",
@@ -252,15 +283,8 @@ class CrisisDetector:
             "baseline": self.baseline.to_state(),
             "lifecycle": self.lifecycle.to_state(),
             "background": self.background.to_state(),
-            "window": [
-                {
-                    "minute": b.minute, "mentions": b.mentions, "negative": b.negative,
-                    "negative_reach": b.negative_reach, "negative_sources": [list(x) for x in b.negative_sources],
-                    "samples": [d.to_dict() for d in b.samples],
-                    "expected": [e.total, e.negative, e.level],
-                }
-                for b, e in self._window
-            ],
+            "window": [_bucket_state(b, e) for b, e in self._window],
+            "unlearned": [_bucket_state(b, e) for b, e in self._unlearned],
         }
 
     @classmethod
@@ -272,13 +296,27 @@ class CrisisDetector:
         det.baseline.load(state["baseline"])
         det.lifecycle.load(state["lifecycle"])
         det.background.load(state["background"])
-        for w in state["window"]:
-            bucket = MinuteBucket(
-                brand=det.brand, minute=w["minute"], mentions=w["mentions"], negative=w["negative"],
-                negative_reach=w["negative_reach"],
-                negative_sources=tuple((s, int(n)) for s, n in w["negative_sources"]),
-                samples=tuple(MentionDigest.from_dict(d) for d in w["samples"]),
-            )
-            total, negative, level = w["expected"]
-            det._window.append((bucket, Expectation(float(total), float(negative), level)))
+        det._window.extend(_bucket_from_state(det.brand, w) for w in state["window"])
+        det._unlearned.extend(_bucket_from_state(det.brand, w) for w in state["unlearned"])
         return det
+
+
+def _bucket_state(b: MinuteBucket, e: Expectation) -> dict[str, object]:
+    """What the detector keeps of a bucket: counts it sums, evidence, and its expectation."""
+    return {
+        "minute": b.minute, "mentions": b.mentions, "negative": b.negative,
+        "negative_reach": b.negative_reach, "negative_sources": [list(x) for x in b.negative_sources],
+        "samples": [d.to_dict() for d in b.samples],
+        "expected": [e.total, e.negative, e.level],
+    }
+
+
+def _bucket_from_state(brand: str, w: dict) -> tuple[MinuteBucket, Expectation]:
+    bucket = MinuteBucket(
+        brand=brand, minute=w["minute"], mentions=w["mentions"], negative=w["negative"],
+        negative_reach=w["negative_reach"],
+        negative_sources=tuple((s, int(n)) for s, n in w["negative_sources"]),
+        samples=tuple(MentionDigest.from_dict(d) for d in w["samples"]),
+    )
+    total, negative, level = w["expected"]
+    return bucket, Expectation(float(total), float(negative), level)

@@ -17,6 +17,13 @@ def _config(args: argparse.Namespace) -> Config:
     return load(getattr(args, "config", None))
 
 
+def _require_shared_broker(config: Config, role: str) -> None:
+    """A role that runs alone must share a broker with the other roles: the embedded one is private."""
+    if config.kafka.embedded:
+        raise ConfigError(f"kafka.bootstrap_servers is empty: '{role}' runs one role alone and needs the broker "
+                          "the other roles use; set it, or use 'crisiswatch run' for the embedded broker")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .app import demo
 
@@ -58,9 +65,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not sources:
         raise ConfigError("no [[sources]] configured: add at least one, e.g.\n"
                           "  [[sources]]\n  type = \"file\"\n  path = \"mentions.jsonl\"")
-    if config.kafka.embedded:
-        raise ConfigError("kafka.bootstrap_servers is empty: 'ingest' needs a broker the listener also "
-                          "uses; set it, or use 'crisiswatch run' for the embedded broker")
+    _require_shared_broker(config, "ingest")
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
@@ -77,9 +82,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from .service import Listener
 
     config = _config(args)
-    if config.kafka.embedded:
-        raise ConfigError("kafka.bootstrap_servers is empty: 'listen' needs the broker the connectors "
-                          "write to; set it, or use 'crisiswatch run' for the embedded broker")
+    _require_shared_broker(config, "listen")
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
