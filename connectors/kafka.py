@@ -93,6 +93,41 @@ class Record(NamedTuple):
     headers: tuple[tuple[str, bytes], ...]
 
 
+class Batch:
+    """The records one poll returned for one partition, in offset order.
+
+    ``values`` is built eagerly (the listener decodes every one); offsets and
+    keys are read on demand, since only dead letters and the commit need them.
+    The listener's hot path reads tens of thousands of values a second, and one
+    object per record would cost more than decoding the record itself.
+    """
+
+    __slots__ = ("topic", "partition", "values", "_records")
+
+    def __init__(self, topic: str, partition: int, records: list[Any]) -> None:
+        self.topic = topic
+        self.partition = partition
+        self._records = records
+        self.values: list[bytes | None] = [r.value for r in records]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @property
+    def position(self) -> Position:
+        return (self.topic, self.partition)
+
+    @property
+    def next_offset(self) -> int:
+        return int(self._records[-1].offset) + 1
+
+    def offset(self, index: int) -> int:
+        return int(self._records[index].offset)
+
+    def key(self, index: int) -> bytes | None:
+        return self._records[index].key  # type: ignore[no-any-return]
+
+
 class DeliveryError(RuntimeError):
     """Raised by :meth:`Producer.flush` when messages could not be delivered."""
 
@@ -198,17 +233,10 @@ class Consumer:
         self._consumer = KafkaConsumer(**opts)
         self._consumer.subscribe(list(topics), listener=_Rebalance(on_assign, on_revoke))
 
-    def poll(self, timeout_ms: int = 500, max_records: int | None = None) -> list[Record]:
-        """Records of one poll, in offset order within each partition."""
+    def poll(self, timeout_ms: int = 500, max_records: int | None = None) -> list[Batch]:
+        """One poll: a batch per partition, records in offset order."""
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-        out: list[Record] = []
-        for tp, records in batches.items():
-            for r in records:
-                out.append(
-                    Record(tp.topic, tp.partition, r.offset, r.key, r.value, r.timestamp,
-                           tuple(r.headers or ()))
-                )
-        return out
+        return [Batch(tp.topic, tp.partition, records) for tp, records in batches.items() if records]
 
     def poll_raw(self, timeout_ms: int = 500, max_records: int | None = None) -> int:
         """Poll and return only the number of records (for the raw-consumption benchmark)."""

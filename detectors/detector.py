@@ -118,7 +118,7 @@ class CrisisDetector:
         self.config = config or DetectorConfig()
         self.baseline = SeasonalBaseline(self.config.baseline)
         self.lifecycle = Lifecycle(self.config.trigger_minutes, self.config.quiet_minutes)
-        self.background = TermBackground(self.config.background_mentions)
+        self.background = TermBackground(self.config.background_mentions, brand_words(brand))
         self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self.config.window_minutes)
         self._unlearned: deque[tuple[MinuteBucket, Expectation]] = deque()
         """Quiet minutes waiting ``window_minutes`` before the baseline learns them."""
@@ -139,7 +139,9 @@ class CrisisDetector:
         ready = self.baseline.minutes_seen >= cfg.warmup_minutes
         hot = ready and self._is_hot(signal)
         cool = signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2
-        transitions = self.lifecycle.step(bucket.minute, hot, cool, self._severity(signal))
+        # Severity only matters when a crisis can start or grow.
+        severity = self._severity(signal) if hot or self.lifecycle.phase is Phase.CRISIS else 0
+        transitions = self.lifecycle.step(bucket.minute, hot, cool, severity)
         self._learn(bucket, expected)
         reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
                           expected.level, len(self._window))
@@ -159,15 +161,19 @@ class CrisisDetector:
             old, exp = self._unlearned.popleft()
             self.baseline.learn(old.minute, old.mentions, old.negative, exp)
             for d in old.samples:
-                self.background.add(terms_of(d.text, self._exclude))
+                self.background.add(d.text)
 
     def _signal(self) -> WindowSignal:
         cfg = self.config
+        mentions = negatives = 0
+        exp_total = exp_negative = 0.0
+        for b, e in self._window:
+            mentions += b.mentions
+            negatives += b.negative
+            exp_total += e.total
+            exp_negative += e.negative
         return window_signal(
-            sum(b.mentions for b, _ in self._window),
-            sum(b.negative for b, _ in self._window),
-            sum(e.total for _, e in self._window),
-            sum(e.negative for _, e in self._window),
+            mentions, negatives, exp_total, exp_negative,
             dispersion=cfg.dispersion,
             min_expected_negatives=cfg.min_expected_negatives,
             min_baseline_share=cfg.min_baseline_share,

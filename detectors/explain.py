@@ -70,35 +70,43 @@ def brand_words(brand: str) -> frozenset[str]:
 
 
 class TermBackground:
-    """Document frequencies of the brand's recent ordinary negative mentions (bounded)."""
+    """The brand's recent ordinary negative mentions (bounded), for comparison.
 
-    def __init__(self, capacity: int = 2000) -> None:
+    Texts are kept as they are and tokenised only when an alert asks for
+    :attr:`counts`: alerts are rare and quiet minutes are many, so tokenising
+    every quiet minute would cost far more than it ever returns.
+    """
+
+    def __init__(self, capacity: int = 2000, exclude: frozenset[str] = frozenset()) -> None:
         self.capacity = capacity
-        self._docs: deque[tuple[str, ...]] = deque()
-        self.counts: Counter[str] = Counter()
+        self.exclude = exclude
+        self._texts: deque[str] = deque(maxlen=capacity)
+        self._counts: Counter[str] | None = None
 
     def __len__(self) -> int:
-        return len(self._docs)
+        return len(self._texts)
 
-    def add(self, terms: Iterable[str]) -> None:
-        doc = tuple(sorted(terms))
-        self._docs.append(doc)
-        self.counts.update(doc)
-        if len(self._docs) > self.capacity:
-            old = self._docs.popleft()
-            self.counts.subtract(old)
-            for t in old:
-                if self.counts[t] <= 0:
-                    del self.counts[t]
+    def add(self, text: str) -> None:
+        self._texts.append(text)
+        self._counts = None
 
-    def to_state(self) -> list[list[str]]:
-        return [list(d) for d in self._docs]
+    @property
+    def counts(self) -> Counter[str]:
+        """Document frequency of every term."""
+        if self._counts is None:
+            counts: Counter[str] = Counter()
+            for text in self._texts:
+                counts.update(terms_of(text, self.exclude))
+            self._counts = counts
+        return self._counts
 
-    def load(self, docs: list[list[str]]) -> None:
-        self._docs.clear()
-        self.counts.clear()
-        for d in docs:
-            self.add(d)
+    def to_state(self) -> list[str]:
+        return list(self._texts)
+
+    def load(self, texts: list[str]) -> None:
+        self._texts.clear()
+        self._texts.extend(texts)
+        self._counts = None
 
 
 def distinctive_terms(

@@ -55,8 +55,20 @@ class WindowSignal:
     volume_ratio: float
     share: float
     baseline_share: float
-    p_volume: float
-    p_share: float
+    floor_negatives: float
+    """The expected negatives after the floor (what the volume test uses)."""
+    dispersion: float
+
+    @property
+    def p_volume(self) -> float:
+        """One-sided volume test (computed on demand: most minutes never need it)."""
+        phi = self.dispersion
+        return poisson_tail(self.negatives / phi, self.floor_negatives / phi)
+
+    @property
+    def p_share(self) -> float:
+        phi = self.dispersion
+        return binomial_tail(self.negatives / phi, self.mentions / phi, self.baseline_share)
 
     def to_stats(self) -> dict[str, float | int]:
         return {
@@ -94,9 +106,6 @@ def window_signal(
     base_share = min(max(expected_negatives / expected_mentions if expected_mentions > 0 else 0.0,
                          min_baseline_share), 0.99)
     share = negatives / mentions if mentions else 0.0
-    phi = max(dispersion, 1.0)
-    p_volume = poisson_tail(negatives / phi, exp_neg / phi)
-    p_share = binomial_tail(negatives / phi, mentions / phi, base_share)
     return WindowSignal(
         mentions=mentions,
         negatives=negatives,
@@ -106,6 +115,6 @@ def window_signal(
         volume_ratio=mentions / exp_all,
         share=share,
         baseline_share=base_share,
-        p_volume=p_volume,
-        p_share=p_share,
+        floor_negatives=exp_neg,
+        dispersion=max(dispersion, 1.0),
     )

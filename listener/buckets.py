@@ -21,7 +21,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from connectors.mention import Mention
 from detectors.buckets import MentionDigest, MinuteBucket
+
+from .sentiment import NEGATIVE_AT, POSITIVE_AT
 
 
 @dataclass(frozen=True)
@@ -59,26 +62,11 @@ class BrandBuckets:
         """Start of the last closed minute."""
         self.late = 0
         self._late_at: dict[int, int] = {}
+        self._closable = -1
+        """Start of the last minute the watermark has passed (-1 before any mention)."""
 
-    def _closable(self) -> int:
-        """Start of the last minute the watermark has passed (or -1 before any mention)."""
-        if self.max_event is None:
-            return -1
-        return int((self.max_event - self.settings.allowed_lateness_s) // 60) * 60 - 60
 
-    def add(
-        self,
-        epoch: float,
-        polarity: int,
-        compound: float,
-        mention_id: str,
-        text: str,
-        source: str,
-        author: str | None,
-        reach: int | None,
-        url: str | None,
-        is_repost: bool,
-    ) -> bool:
+    def add(self, m: Mention, epoch: float, compound: float) -> bool:
         """Count one scored mention; return False if it was late.
 
         Late means: its minute is at or before the last minute the watermark
@@ -87,7 +75,7 @@ class BrandBuckets:
         A late mention is counted in the newest open minute's ``late`` field.
         """
         minute = int(epoch // 60) * 60
-        if minute <= self._closable() or (self.closed_through is not None and minute <= self.closed_through):
+        if minute <= self._closable or (self.closed_through is not None and minute <= self.closed_through):
             self.late += 1
             newest = int(self.max_event // 60) * 60  # type: ignore[operator]
             self._late_at[newest] = self._late_at.get(newest, 0) + 1
@@ -95,26 +83,27 @@ class BrandBuckets:
         acc = self._open.get(minute)
         if acc is None:
             acc = self._open[minute] = _Open()
-        reach = reach or 0
+        reach = m.reach or 0
         acc.mentions += 1
         acc.reach += reach
-        if author:
-            acc.authors.add(author)
-        if is_repost:
+        if m.author:
+            acc.authors.add(m.author)
+        if m.is_repost:
             acc.reposts += 1
-        if polarity < 0:
+        if compound <= NEGATIVE_AT:
             acc.negative += 1
             acc.negative_reach += reach
-            acc.sources[source] += 1
+            acc.sources[m.source] += 1
             if len(acc.samples) < self.settings.max_samples_per_minute:
-                acc.samples.append(MentionDigest(mention_id, text[: self.settings.max_sample_chars], source,
-                                                 author, reach, url, compound))
-        elif polarity > 0:
+                acc.samples.append(MentionDigest(m.id, m.text[: self.settings.max_sample_chars], m.source,
+                                                 m.author, reach, m.url, compound))
+        elif compound >= POSITIVE_AT:
             acc.positive += 1
         else:
             acc.neutral += 1
         if self.max_event is None or epoch > self.max_event:
             self.max_event = epoch
+            self._closable = int((epoch - self.settings.allowed_lateness_s) // 60) * 60 - 60
         return True
 
     def advance(self, final: bool = False) -> list[MinuteBucket]:
@@ -126,7 +115,7 @@ class BrandBuckets:
                 return []
             last = max(self._open)
         else:
-            last = self._closable()
+            last = self._closable
         if self.closed_through is not None and last <= self.closed_through:
             return []
         out: list[MinuteBucket] = []

@@ -19,7 +19,6 @@ from connectors.mention import Mention
 from detectors import AlertEvent, CrisisDetector, DetectorConfig, Reading
 
 from .buckets import BrandBuckets, BucketSettings
-from .sentiment import polarity
 
 
 @dataclass(frozen=True)
@@ -38,13 +37,47 @@ class Counters:
     alerts: int = 0
 
 
+class RecentIds:
+    """The ids seen in the last ``horizon_s`` of event time (at least that long, at most twice).
+
+    Two generations of sets: ids go into the current one, and once event time
+    passes the generation's end the older set is dropped whole — O(1) per id,
+    no per-id timestamps, and deterministic because it follows event time.
+    """
+
+    __slots__ = ("horizon_s", "current", "previous", "until")
+
+    def __init__(self, horizon_s: float) -> None:
+        self.horizon_s = horizon_s
+        self.current: set[tuple[str, str]] = set()
+        self.previous: set[tuple[str, str]] = set()
+        self.until: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.current) + len(self.previous)
+
+    def check_and_add(self, key: tuple[str, str], epoch: float) -> bool:
+        """True if ``key`` was seen already; otherwise remember it and return False."""
+        if key in self.current or key in self.previous:
+            return True
+        if self.until is None:
+            self.until = epoch + self.horizon_s
+        elif epoch >= self.until:
+            stale = epoch >= self.until + self.horizon_s
+            self.previous, self.current = (set() if stale else self.current), set()
+            self.until = epoch + self.horizon_s
+        self.current.add(key)
+        return False
+
+
 class _Brand:
-    __slots__ = ("buckets", "detector", "seen")
+    __slots__ = ("brand", "buckets", "detector", "seen")
 
     def __init__(self, brand: str, settings: PipelineSettings) -> None:
+        self.brand = brand
         self.buckets = BrandBuckets(brand, settings.buckets)
         self.detector = CrisisDetector(brand, settings.detector)
-        self.seen: dict[tuple[str, str], int] = {}
+        self.seen = RecentIds(60.0 * settings.dedup_minutes)
 
 
 class Pipeline:
@@ -58,23 +91,27 @@ class Pipeline:
     def process(self, mentions: Sequence[Mention], compounds: Sequence[float]) -> list[AlertEvent]:
         """Add scored mentions (in topic order) and return the alerts they caused."""
         touched: dict[str, _Brand] = {}
-        counters = self.counters
+        brands = self.brands
+        state: _Brand | None = None
+        processed = duplicates = late = 0
         for m, compound in zip(mentions, compounds):
-            state = self.brands.get(m.brand)
-            if state is None:
-                state = self.brands[m.brand] = _Brand(m.brand, self.settings)
-            key = (m.source, m.id)
+            brand = m.brand
+            if state is None or state.brand != brand:
+                state = brands.get(brand)
+                if state is None:
+                    state = brands[brand] = _Brand(brand, self.settings)
+                touched[brand] = state
             epoch = m.created_at.timestamp()
-            if key in state.seen:
-                counters.duplicates += 1
+            if state.seen.check_and_add((m.source, m.id), epoch):
+                duplicates += 1
                 continue
-            state.seen[key] = int(epoch)
-            accepted = state.buckets.add(epoch, polarity(compound), compound, m.id, m.text, m.source,
-                                         m.author, m.reach, m.url, m.is_repost)
-            counters.processed += 1
-            if not accepted:
-                counters.late += 1
-            touched[m.brand] = state
+            processed += 1
+            if not state.buckets.add(m, epoch, compound):
+                late += 1
+        counters = self.counters
+        counters.processed += processed
+        counters.duplicates += duplicates
+        counters.late += late
         events: list[AlertEvent] = []
         for state in touched.values():
             events.extend(self._close(state, final=False))
@@ -95,16 +132,5 @@ class Pipeline:
             if self.on_reading is not None:
                 self.on_reading(reading)
             events.extend(new)
-        if closed:
-            self._forget_old_ids(state, closed[-1].minute)
         self.counters.alerts += len(events)
         return events
-
-    def _forget_old_ids(self, state: _Brand, minute: int) -> None:
-        cutoff = minute - 60 * self.settings.dedup_minutes
-        seen = state.seen
-        while seen:
-            key = next(iter(seen))
-            if seen[key] >= cutoff:
-                break
-            del seen[key]

@@ -14,15 +14,6 @@ NEGATIVE_AT = -0.05
 POSITIVE_AT = 0.05
 
 
-def polarity(compound: float) -> int:
-    """-1 negative, 0 neutral, 1 positive."""
-    if compound <= NEGATIVE_AT:
-        return -1
-    if compound >= POSITIVE_AT:
-        return 1
-    return 0
-
-
 class Scorer:
     """Compound scores for texts (stock VADER lexicon and rules)."""
 

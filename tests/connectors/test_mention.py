@@ -110,3 +110,22 @@ def test_decode_of_arbitrary_objects_raises_only_mention_error(obj: dict) -> Non
 def test_round_trip_property(brand: str, text: str, when: datetime, reach: int | None) -> None:
     m = Mention(id="x:1", source="x", brand=brand, text=text, created_at=when.replace(microsecond=0), reach=reach)
     assert decode(encode(m)) == m
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.fixed_dictionaries(
+    {"id": st.text(max_size=5), "source": st.sampled_from(["x", " ", ""]), "brand": st.text(max_size=3),
+     "text": st.text(max_size=5), "created_at": st.sampled_from(["2026-11-23T14:02:11Z", "2026-11-23T14:02:11+01:00",
+                                                                 "1999-01-01T00:00:00Z", "nope", "2026-11-23"])},
+    optional={"v": json_values, "author": json_values, "url": json_values, "lang": json_values,
+              "reach": json_values, "is_repost": json_values}))
+def test_fast_path_agrees_with_the_full_validator(obj: dict) -> None:
+    from connectors.mention import _fast, _validate
+
+    fast = _fast(obj)
+    try:
+        full = _validate(obj)
+    except MentionError:
+        assert fast is None
+        return
+    assert fast is None or fast == full

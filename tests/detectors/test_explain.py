@@ -13,7 +13,7 @@ def test_terms_drop_stop_words_brand_urls_and_handles() -> None:
 def test_distinctive_terms_name_the_new_issue_and_prefer_phrases() -> None:
     bg = TermBackground()
     for text in ["slow app again", "bad support today", "price increase annoying"] * 50:
-        bg.add(terms_of(text))
+        bg.add(text)
     fg = [terms_of(t) for t in ["product recall of the charger", "charger recall is scary",
                                 "product recall, dangerous charger", "slow app again"] * 5]
     terms = [t["term"] for t in distinctive_terms(fg, bg)]
@@ -26,8 +26,10 @@ def test_distinctive_terms_name_the_new_issue_and_prefer_phrases() -> None:
 def test_background_is_bounded() -> None:
     bg = TermBackground(capacity=3)
     for t in ["a1 b1", "a2 b2", "a3 b3", "a4 b4"]:
-        bg.add(terms_of(t))
+        bg.add(t)
     assert len(bg) == 3 and "a1" not in bg.counts and bg.counts["a4"] == 1
+    bg.add("a4 b5")
+    assert bg.counts["a4"] == 2 and "a2" not in bg.counts
 
 
 def test_representative_prefers_on_topic_distinct_reached_mentions() -> None:

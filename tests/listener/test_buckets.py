@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from connectors.mention import Mention
 from listener.buckets import BrandBuckets, BucketSettings
 
 T0 = 1_795_392_000
@@ -7,8 +10,9 @@ T0 = 1_795_392_000
 
 def add(b: BrandBuckets, second: float, polarity: int = 0, author: str = "@a", reach: int = 5,
         source: str = "x") -> bool:
-    return b.add(T0 + second, polarity, -0.5 if polarity < 0 else 0.0, f"id{second}", "text", source, author,
-                 reach, None, False)
+    m = Mention(id=f"id{second}", source=source, brand=b.brand, text="text",
+                created_at=datetime.fromtimestamp(T0 + second, tz=timezone.utc), author=author, reach=reach)
+    return b.add(m, T0 + second, 0.5 * polarity)
 
 
 def test_minutes_close_when_the_watermark_passes_them() -> None:

@@ -6,7 +6,7 @@ from connectors.mention import Mention
 from connectors.simulator import demo_simulation
 from listener.offline import run_items
 from listener.pipeline import Pipeline, PipelineSettings
-from listener.sentiment import Scorer, polarity
+from listener.sentiment import Scorer
 
 T = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
@@ -16,7 +16,10 @@ def m(i: int, seconds: int, brand: str = "acme", source: str = "x", text: str = 
 
 
 def test_polarity_thresholds_are_vaders() -> None:
-    assert [polarity(x) for x in (-0.05, -0.0499, 0.0, 0.0499, 0.05)] == [-1, 0, 0, 0, 1]
+    p = Pipeline()
+    p.process([m(i, 0) for i in range(5)], [-0.05, -0.0499, 0.0, 0.0499, 0.05])
+    (b,) = p.brands["acme"].buckets.advance(final=True)
+    assert (b.negative, b.neutral, b.positive) == (1, 3, 1)
 
 
 def test_scorer_finds_obvious_sentiment() -> None:
@@ -58,3 +61,17 @@ def test_demo_stream_detects_the_injected_crisis_offline() -> None:
     assert 0 < triggered[0].at - start <= 10 * 60
     assert any("breach" in t["term"] for t in triggered[0].evidence["terms"])
     assert [e.status.value for e in result.events][-1] == "resolved"
+
+
+def test_recent_ids_remember_at_least_the_horizon_and_forget_later() -> None:
+    from listener.pipeline import RecentIds
+
+    ids = RecentIds(horizon_s=100)
+    assert not ids.check_and_add(("x", "1"), 0)
+    assert ids.check_and_add(("x", "1"), 99)
+    assert not ids.check_and_add(("x", "2"), 100)  # rotation: "1" moves to the previous generation
+    assert ids.check_and_add(("x", "1"), 150)
+    assert not ids.check_and_add(("x", "3"), 205)  # second rotation: "1" is forgotten
+    assert not ids.check_and_add(("x", "1"), 206)
+    assert not ids.check_and_add(("x", "4"), 10_000)  # a long jump drops both generations
+    assert len(ids) == 1
