@@ -56,8 +56,15 @@ class KafkaSettings:
     enable_idempotence: bool = True
     request_timeout_ms: int = 30_000
     security_protocol: str = "PLAINTEXT"
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Further kafka-python options passed through verbatim (TLS/SASL, tuning)."""
+    create_topics: bool = True
+    """Create missing topics at start-up (turn off where the principal may not create topics)."""
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """kafka-python options for every client (producer, consumer, admin): TLS and SASL settings.
+    Not shown in the settings' repr, since it may hold a password."""
+    producer: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """kafka-python options for producers only (e.g. ``max_request_size``)."""
+    consumer: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """kafka-python options for consumers only (e.g. ``fetch_max_bytes``)."""
 
     @property
     def embedded(self) -> bool:
@@ -149,6 +156,7 @@ class Producer:
             compression_type=None if settings.compression_type == "none" else settings.compression_type,
             enable_idempotence=settings.enable_idempotence,
         )
+        opts.update(settings.producer)
         opts.update(overrides)
         self._producer = KafkaProducer(**opts)
         self._lock = threading.Lock()
@@ -229,6 +237,7 @@ class Consumer:
             max_poll_records=settings.max_poll_records,
             max_poll_interval_ms=settings.max_poll_interval_ms,
         )
+        opts.update(settings.consumer)
         opts.update(overrides)
         self._consumer = KafkaConsumer(**opts)
         self._consumer.subscribe(list(topics), listener=_Rebalance(on_assign, on_revoke))

@@ -133,7 +133,8 @@ def decode(raw: bytes | bytearray | memoryview | None) -> Mention:
         if _is_bad_utf8(raw):
             raise MentionError("not_utf8", "message is not valid UTF-8") from None
         raise MentionError("invalid_json", f"message is not valid JSON: {exc}") from None
-    return from_dict(obj)
+    fast = _fast(obj)
+    return fast if fast is not None else _validate(obj)
 
 
 def from_dict(obj: object) -> Mention:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from .mention import MentionError, parse_time
@@ -43,6 +44,8 @@ def _take(table: Mapping[str, Any], where: str, allowed: dict[str, type | tuple[
 def _file(table: Mapping[str, Any], where: str) -> Source:
     opts = _take(table, where, {"path": str, "format": str, "columns": dict, "constants": dict,
                                 "time_format": str}, required=("path",))
+    if not Path(opts["path"]).is_file():
+        raise SourceConfigError(f"{where}.path: no file at {opts['path']!r} (check the path and the mount)")
     return FileReplay(**opts)
 
 

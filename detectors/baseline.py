@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _WEEK_SLOTS = 168
 _DAY_SLOTS = 24
@@ -75,8 +76,7 @@ class _Level:
         self.seen = [int(x) for x in state["seen"]]
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
+class Expectation(NamedTuple):
     total: float
     negative: float
     level: str

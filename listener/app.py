@@ -45,7 +45,8 @@ def kafka_ready(config: Config) -> Iterator[Config]:
         settings = replace(settings, bootstrap_servers=(broker.bootstrap,), enable_idempotence=False)
         log.info("no kafka.bootstrap_servers configured: started the embedded broker on %s", broker.bootstrap)
     try:
-        ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic])
+        if settings.create_topics:
+            ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic])
         yield replace(config, kafka=settings)
     finally:
         if broker is not None:

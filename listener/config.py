@@ -5,9 +5,11 @@ Every table maps onto a dataclass whose fields are the documented options
 :class:`ConfigError` that names the key and says how to fix it — a typo is
 never ignored.  Environment variables override single keys with the form
 ``CRISISWATCH__<TABLE>__<KEY>`` (e.g. ``CRISISWATCH__KAFKA__BOOTSTRAP_SERVERS=kafka:9092``);
-the value is read as a TOML value when it parses as one, else as a string,
-and a comma-separated string fills a list.  Secrets never live in the file:
-options that need one name the environment variable that holds it.
+the value is typed by the option it fills — taken verbatim for a string
+option or a pass-through table such as ``[kafka.extra]`` (so a password like
+``123456`` stays a string), parsed for a number, boolean or list (a
+comma-separated string fills a list).  Secrets never live in the file: they
+come from the environment this way, or options name the variable that holds them.
 """
 
 from __future__ import annotations
@@ -107,11 +109,18 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         node[keys[-1]] = _env_value(raw)
 
 
+class _EnvValue(str):
+    """A value from the environment: a string until the option it fills asks for another type."""
+
+    def parsed(self) -> Any:
+        try:
+            return tomllib.loads(f"v = {self}")["v"]
+        except tomllib.TOMLDecodeError:
+            return str(self)
+
+
 def _env_value(raw: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    return _EnvValue(raw)
 
 
 def build(cls: type, table: Any, where: str) -> Any:
@@ -138,6 +147,11 @@ def build(cls: type, table: Any, where: str) -> Any:
 
 def _convert(hint: Any, value: Any, key: str, f: dataclasses.Field[Any]) -> Any:
     origin = typing.get_origin(hint)
+    if isinstance(value, _EnvValue):
+        if hint is str:
+            return str(value)
+        if not (origin is tuple and not value.lstrip().startswith("[")):
+            value = value.parsed()
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key)
     if hint is bool:
@@ -172,7 +186,7 @@ def _convert(hint: Any, value: Any, key: str, f: dataclasses.Field[Any]) -> Any:
     if origin in (Mapping, dict) or hint is Mapping:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a table, got {value!r}")
-        return dict(value)
+        return {k: str(v) if isinstance(v, _EnvValue) else v for k, v in value.items()}
     if origin in (typing.Union, types.UnionType) or hint is Any:
         return value
     raise ConfigError(f"{key}: unsupported option type {hint}")  # pragma: no cover - a bug in a dataclass

@@ -99,17 +99,16 @@ class Listener:
             return []
         mentions: list[Mention] = []
         rejected = 0
+        append = mentions.append
         for batch in batches:
-            position = batch.position
             first = len(mentions)
             for i, value in enumerate(batch.values):
                 try:
-                    mentions.append(decode(value))
+                    append(decode(value))
                 except MentionError as exc:
                     self._dead_letter(batch, i, exc)
                     rejected += 1
-            for m in mentions[first:]:
-                self._brand_partition[m.brand] = position
+            self._brand_partition.update(dict.fromkeys({m.brand for m in mentions[first:]}, batch.position))
         compounds = self.scorer.score_many([m.text for m in mentions])
         events = self.pipeline.process(mentions, compounds)
         for sink in self.sinks:

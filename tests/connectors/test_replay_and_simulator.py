@@ -83,3 +83,16 @@ def test_demo_simulation_round_trips_through_the_wire_format() -> None:
 
     for m in list(demo_simulation().items())[:500]:
         assert decode(orjson.dumps(m.to_dict())) == m
+
+
+def test_a_file_source_with_a_missing_file_fails_at_start_up_naming_the_key(tmp_path: Path) -> None:
+    import pytest
+
+    from connectors.registry import SourceConfigError, build_source
+
+    with pytest.raises(SourceConfigError, match=r"sources\[2\]\.path"):
+        build_source({"type": "file", "path": str(tmp_path / "nope.jsonl")}, 2)
+    with pytest.raises(SourceConfigError, match=r"sources\[0\]\.type must be one of"):
+        build_source({"type": "telepathy"})
+    with pytest.raises(SourceConfigError, match=r"unknown key sources\[0\]\.pth"):
+        build_source({"type": "file", "pth": "x", "path": __file__})

@@ -81,6 +81,22 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load(tmp_path / "nope.toml", env={})
 
 
+def test_environment_values_take_the_type_of_the_option_they_fill() -> None:
+    c = load(None, env={
+        "CRISISWATCH__KAFKA__EXTRA__SASL_PLAIN_PASSWORD": "123456",
+        "CRISISWATCH__KAFKA__CLIENT_ID": "true",
+        "CRISISWATCH__KAFKA__CREATE_TOPICS": "false",
+        "CRISISWATCH__DETECTOR__P_VALUE": "0.01",
+        "CRISISWATCH__DETECTOR__SEVERITY_RATIOS": "[2.0, 5.0, 9.0]",
+        "CRISISWATCH__KAFKA__BOOTSTRAP_SERVERS": "k:9092",
+    })
+    assert c.kafka.extra == {"sasl_plain_password": "123456"}
+    assert c.kafka.client_id == "true" and c.kafka.create_topics is False
+    assert c.detector.p_value == 0.01 and c.detector.severity_ratios == (2.0, 5.0, 9.0)
+    assert c.kafka.bootstrap_servers == ("k:9092",)
+    assert "123456" not in repr(c)
+
+
 def test_bad_env_name_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="CRISISWATCH__KAFKA__GROUP_ID"):
         load(None, env={"CRISISWATCH__KAFKA": "x"})
