@@ -70,11 +70,6 @@ class KafkaSettings:
     def embedded(self) -> bool:
         return not self.bootstrap_servers
 
-    def with_bootstrap(self, servers: Sequence[str]) -> KafkaSettings:
-        from dataclasses import replace
-
-        return replace(self, bootstrap_servers=tuple(servers))
-
     def _common(self) -> dict[str, Any]:
         if not self.bootstrap_servers:
             raise ValueError("KafkaSettings.bootstrap_servers is empty: start the embedded broker first")
@@ -259,19 +254,6 @@ class Consumer:
         self._consumer.commit(
             {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
         )
-
-    def committed(self, position: Position) -> int | None:
-        return self._consumer.committed(TopicPartition(*position))
-
-    def assignment(self) -> list[Position]:
-        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
-
-    def position(self, position: Position) -> int:
-        return self._consumer.position(TopicPartition(*position))
-
-    def highwater(self, position: Position) -> int | None:
-        """The log end offset last seen in a fetch (reliable on the embedded broker)."""
-        return self._consumer.highwater(TopicPartition(*position))
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

@@ -67,11 +67,6 @@ class Mention(NamedTuple):
     reach: int | None = None
     is_repost: bool = False
 
-    @property
-    def epoch(self) -> float:
-        """Event time as seconds since the Unix epoch."""
-        return self.created_at.timestamp()
-
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "v": WIRE_VERSION,

@@ -53,7 +53,3 @@ class MinuteBucket(NamedTuple):
     late: int = 0
     negative_sources: tuple[tuple[str, int], ...] = ()
     samples: tuple[MentionDigest, ...] = ()
-
-    @classmethod
-    def empty(cls, brand: str, minute: int) -> MinuteBucket:
-        return cls(brand=brand, minute=minute)

@@ -58,7 +58,7 @@ def terms_of(text: str, exclude: frozenset[str] = frozenset()) -> set[str]:
         else:
             kept.append(w)
     out = {w for w in kept if w}
-    for a, b in zip(kept, kept[1:]):
+    for a, b in zip(kept, kept[1:], strict=False):
         if a and b and a != b:
             out.add(f"{a} {b}")
     return out

@@ -94,7 +94,7 @@ class Pipeline:
         brands = self.brands
         state: _Brand | None = None
         processed = duplicates = late = 0
-        for m, compound in zip(mentions, compounds):
+        for m, compound in zip(mentions, compounds, strict=True):
             brand = m.brand
             if state is None or state.brand != brand:
                 state = brands.get(brand)

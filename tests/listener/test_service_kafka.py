@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def test_mentions_become_alert_events_on_the_alerts_topic_with_the_same_ids_as_d
     records = read_all(kafka, kafka.alerts_topic, timeout_s=15)
     events = [orjson.loads(r.value) for r in records]
     assert events, "no alert events on the alerts topic"
-    for r, e in zip(records, events):
+    for r, e in zip(records, events, strict=True):
         assert r.key == e["brand"].encode()
         assert dict(r.headers)[ALERT_ID_HEADER] == e["id"].encode()
         assert set(e) >= {"id", "brand", "status", "severity", "at", "started_at", "summary", "stats", "evidence",
