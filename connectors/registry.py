@@ -2,8 +2,10 @@
 
 Adding a connector = one module with a class that has ``name`` and ``items()``,
 plus one entry in :data:`BUILDERS` that turns its config table into it.  Each
-builder checks its own keys and raises :class:`SourceConfigError` naming the
-key and the fix.
+builder gets the table, where it sits (``sources[2]``, for messages) and the
+:class:`~connectors.source.SourceContext` (stop event, checkpoints, secrets),
+checks its own keys and raises :class:`SourceConfigError` naming the key and
+the fix.
 """
 
 from __future__ import annotations
@@ -16,21 +18,24 @@ from typing import Any
 from .mention import MentionError, parse_time
 from .replay import FileReplay
 from .simulator import BrandProfile, InjectedCrisis, Simulation, demo_simulation
-from .source import Source
+from .source import Source, SourceConfigError, SourceContext
+
+__all__ = ["BUILDERS", "SourceConfigError", "build_source", "source_speed", "take"]
 
 
-class SourceConfigError(ValueError):
-    pass
-
-
-def _take(table: Mapping[str, Any], where: str, allowed: dict[str, type | tuple[type, ...]],
+def take(table: Mapping[str, Any], where: str, allowed: dict[str, type | tuple[type, ...]],
           required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check a source table's own keys and types and return them.
+
+    ``type``, ``speed`` and ``name`` (an optional instance name, for checkpoints
+    and health) are common to every source and not returned.
+    """
     for key in required:
         if key not in table:
             raise SourceConfigError(f"{where}.{key} is required")
     out: dict[str, Any] = {}
     for key, value in table.items():
-        if key in ("type", "speed"):
+        if key in ("type", "speed", "name"):
             continue
         if key not in allowed:
             raise SourceConfigError(f"unknown key {where}.{key}: known keys are type, speed, "
@@ -41,8 +46,8 @@ def _take(table: Mapping[str, Any], where: str, allowed: dict[str, type | tuple[
     return out
 
 
-def _file(table: Mapping[str, Any], where: str) -> Source:
-    opts = _take(table, where, {"path": str, "format": str, "columns": dict, "constants": dict,
+def _file(table: Mapping[str, Any], where: str, ctx: SourceContext) -> Source:
+    opts = take(table, where, {"path": str, "format": str, "columns": dict, "constants": dict,
                                 "time_format": str}, required=("path",))
     if not Path(opts["path"]).is_file():
         raise SourceConfigError(f"{where}.path: no file at {opts['path']!r} (check the path and the mount)")
@@ -58,8 +63,8 @@ def _time(value: Any, key: str) -> datetime:
         raise SourceConfigError(str(exc)) from None
 
 
-def _simulator(table: Mapping[str, Any], where: str) -> Source:
-    opts = _take(table, where, {"seed": int, "minutes": int, "start": (str, datetime), "brands": list,
+def _simulator(table: Mapping[str, Any], where: str, ctx: SourceContext) -> Source:
+    opts = take(table, where, {"seed": int, "minutes": int, "start": (str, datetime), "brands": list,
                                 "crises": list, "preset": str})
     if opts.get("preset", "demo") != "demo":
         raise SourceConfigError(f"{where}.preset must be 'demo'")
@@ -74,19 +79,19 @@ def _simulator(table: Mapping[str, Any], where: str) -> Source:
                       seed=opts.get("seed", 7), crises=crises)
 
 
-BUILDERS: dict[str, Callable[[Mapping[str, Any], str], Source]] = {
+BUILDERS: dict[str, Callable[[Mapping[str, Any], str, SourceContext], Source]] = {
     "file": _file,
     "simulator": _simulator,
 }
 
 
-def build_source(table: Mapping[str, Any], index: int = 0) -> Source:
+def build_source(table: Mapping[str, Any], index: int = 0, ctx: SourceContext | None = None) -> Source:
     where = f"sources[{index}]"
     kind = table.get("type")
     if kind not in BUILDERS:
         raise SourceConfigError(f"{where}.type must be one of {', '.join(sorted(BUILDERS))}, got {kind!r}")
     try:
-        return BUILDERS[kind](table, where)
+        return BUILDERS[kind](table, where, ctx or SourceContext())
     except TypeError as exc:
         raise SourceConfigError(f"{where}: {exc}") from None
 

@@ -8,12 +8,16 @@ topic with its reason, like the listener does for undecodable messages.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from .checkpoint import CheckpointStore
 from .mention import Mention
+from .post import Post
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,41 @@ class Rejected:
     """Where it came from, e.g. ``file:mentions.jsonl:17``."""
 
 
-Item = Mention | Rejected
+Item = Mention | Post | Rejected
+
+
+class SourceConfigError(ValueError):
+    """A ``[[sources]]`` table that cannot work: the message names the key and the fix."""
+
+
+@dataclass
+class SourceContext:
+    """What a source gets from the ingest process besides its own config table."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set when the process shuts down: long-running sources wait on it (``stop.wait(interval)``)."""
+    checkpoints: CheckpointStore | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+    def secret(self, table: Mapping[str, object], key: str, where: str, required: bool = True) -> str | None:
+        """The secret in the environment variable named by ``table[key]`` (never in the file)."""
+        var = table.get(key)
+        if var is None:
+            if required:
+                raise SourceConfigError(f"{where}.{key} is required: the name of the environment variable "
+                                        "that holds the secret")
+            return None
+        if not isinstance(var, str) or not var:
+            raise SourceConfigError(f"{where}.{key} must be the name of an environment variable")
+        value = self.env.get(var)
+        if not value:
+            raise SourceConfigError(f"{where}.{key}: the environment variable {var} is not set")
+        return value
+
+    def store(self) -> CheckpointStore:
+        if self.checkpoints is None:
+            raise SourceConfigError("this source keeps a checkpoint: set [ingest] checkpoint_dir")
+        return self.checkpoints
 
 
 @runtime_checkable

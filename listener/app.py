@@ -17,15 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TextIO
 
+from connectors.brands import BrandMatcher, rules_from_config
+from connectors.checkpoint import CheckpointStore
 from connectors.kafka import Producer, ensure_topics, read_all
+from connectors.post import Post
 from connectors.publish import MentionPublisher
 from connectors.registry import build_source, source_speed
 from connectors.simulator import demo_simulation
-from connectors.source import Source, paced
+from connectors.source import Source, SourceContext, paced
 
 from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
 from .broker import EmbeddedBroker
-from .config import Config
+from .config import Config, ConfigError
 from .service import Listener
 
 log = logging.getLogger(__name__)
@@ -77,18 +80,35 @@ def stop_on_signals(stop: threading.Event) -> None:
 class IngestReport:
     published: int = 0
     rejected: int = 0
+    unmatched: int = 0
+    """Posts that named none of the configured brands (dropped, counted)."""
 
 
-def configured_sources(config: Config) -> list[tuple[Source, float | None]]:
+def configured_sources(config: Config, stop: threading.Event | None = None) -> list[tuple[Source, float | None]]:
     """Build every ``[[sources]]`` table (at start-up, so a bad one fails before anything runs)."""
-    return [(build_source(t, i), source_speed(t)) for i, t in enumerate(config.sources)]
+    checkpoints = CheckpointStore(config.ingest.checkpoint_dir) if config.ingest.checkpoint_dir else None
+    ctx = SourceContext(stop=stop or threading.Event(), checkpoints=checkpoints)
+    return [(build_source(t, i, ctx), source_speed(t)) for i, t in enumerate(config.sources)]
+
+
+def configured_matcher(config: Config) -> BrandMatcher | None:
+    """The brand matcher for sources that yield posts; ``None`` when no ``[[brands]]`` are configured."""
+    return BrandMatcher(rules_from_config(config.brands)) if config.brands else None
 
 
 def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source, float | None]] | None = None,
-           producer: Producer | None = None) -> IngestReport:
-    """Publish every source's items until they end or ``stop`` is set; one thread per source."""
+           producer: Producer | None = None, matcher: BrandMatcher | None = None) -> IngestReport:
+    """Publish every source's items until they end or ``stop`` is set; one thread per source.
+
+    Mentions are published as they are; posts are matched to brands first (one
+    mention per matching brand; a post that matches none is counted as
+    unmatched); rejected input goes to the dead-letter topic.
+    """
     if sources is None:
-        sources = configured_sources(config)
+        sources = configured_sources(config, stop)
+    if matcher is None:
+        matcher = configured_matcher(config)
+    lock = threading.Lock()
     own = producer is None
     producer = producer or Producer(config.kafka)
     publisher = MentionPublisher(producer, config.kafka)
@@ -99,7 +119,15 @@ def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source
             for n, item in enumerate(paced(source.items(), speed), 1):
                 if stop.is_set():
                     break
-                publisher.publish_all((item,))
+                with lock:  # the matcher's and publisher's counters are shared by the source threads
+                    if isinstance(item, Post):
+                        if matcher is None:
+                            raise ConfigError(f"source {source.name} yields posts: configure [[brands]] to "
+                                              "match them to brands")
+                        for brand in matcher.match(item.text):
+                            publisher.publish(item.mention(brand))
+                    else:
+                        publisher.publish_all((item,))
                 if n % 50_000 == 0:
                     producer.flush()
             log.info("source %s finished", source.name)
@@ -120,7 +148,7 @@ def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source
             producer.close()
     if errors:
         raise errors[0]
-    return IngestReport(publisher.published, publisher.rejected)
+    return IngestReport(publisher.published, publisher.rejected, matcher.unmatched if matcher else 0)
 
 
 def demo(seed: int = 7, out: TextIO | None = None) -> int:

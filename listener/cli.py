@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from connectors.brands import BrandConfigError
 from connectors.registry import SourceConfigError
 
 from .config import Config, ConfigError, load
@@ -34,14 +35,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Ingest (every configured source) and listen, in one process, until SIGTERM/SIGINT."""
     from connectors.kafka import Producer
 
-    from .app import build_sinks, configured_sources, ingest, kafka_ready, stop_on_signals
+    from .app import build_sinks, configured_matcher, configured_sources, ingest, kafka_ready, stop_on_signals
     from .service import Listener
 
     config = _config(args)
-    sources = configured_sources(config)
+    stop = threading.Event()
+    sources = configured_sources(config, stop)
+    configured_matcher(config)
     if not sources:
         logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
-    stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
         producer = Producer(config.kafka)
@@ -58,20 +60,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .app import configured_sources, ingest, kafka_ready, stop_on_signals
+    from .app import configured_matcher, configured_sources, ingest, kafka_ready, stop_on_signals
 
     config = _config(args)
-    sources = configured_sources(config)
+    stop = threading.Event()
+    sources = configured_sources(config, stop)
+    configured_matcher(config)
     if not sources:
         raise ConfigError("no [[sources]] configured: add at least one, e.g.\n"
                           "  [[sources]]\n  type = \"file\"\n  path = \"mentions.jsonl\"")
     _require_shared_broker(config, "ingest")
-    stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
         report = ingest(config, stop, sources)
-    print(f"published {report.published} mentions, {report.rejected} rejected to {config.kafka.dlq_topic}",
-          file=sys.stderr)
+    print(f"published {report.published} mentions, {report.rejected} rejected to {config.kafka.dlq_topic}, "
+          f"{report.unmatched} posts matched no brand", file=sys.stderr)
     return 0
 
 
@@ -179,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
     try:
         return int(args.func(args))
-    except (ConfigError, SourceConfigError) as exc:
+    except (ConfigError, SourceConfigError, BrandConfigError) as exc:
         print(f"crisiswatch: configuration error: {exc}", file=sys.stderr)
         return 2
 

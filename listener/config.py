@@ -65,12 +65,21 @@ class ListenerSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    checkpoint_dir: str = ""
+    """Where sources keep their resume points (cursors, recent ids); needed by the API connectors."""
+
+
+@dataclass(frozen=True)
 class Config:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     listener: ListenerSettings = field(default_factory=ListenerSettings)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     sources: tuple[Mapping[str, Any], ...] = ()
     """``[[sources]]`` tables; each is checked by :func:`connectors.registry.build_source`."""
+    brands: tuple[Mapping[str, Any], ...] = ()
+    """``[[brands]]`` tables; checked by :func:`connectors.brands.rules_from_config`."""
 
     @property
     def pipeline(self) -> PipelineSettings:
