@@ -40,6 +40,11 @@ class CheckpointStore:
             return {}
         return dict(orjson.loads(path.read_bytes()))
 
+    def updated_at(self, name: str) -> float | None:
+        """When the source last saved its checkpoint (epoch seconds), or None if never."""
+        path = self._path(name)
+        return path.stat().st_mtime if path.exists() else None
+
     def save(self, name: str, state: dict[str, Any]) -> None:
         path = self._path(name)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=path.name, suffix=".tmp")

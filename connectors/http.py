@@ -57,15 +57,18 @@ class TokenBucket:
         self.clock = clock
         self.at = clock()
 
-    def wait_time(self) -> float:
-        """Seconds until one token is available (0 if now); takes it when 0."""
+    def reserve(self) -> float:
+        """Take one token and return how long to wait before using it (0 if it is there now).
+
+        Tokens may go negative: a caller that must wait is given the whole wait
+        at once, so one request means one sleep (and an injected no-op sleep in
+        tests never spins).
+        """
         now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
@@ -121,10 +124,9 @@ class HttpClient:
                 headers: Mapping[str, str] | None = None) -> Response:
         attempt = 0
         while True:
-            wait = self.bucket.wait_time()
-            while wait > 0:
+            wait = self.bucket.reserve()
+            if wait > 0:
                 self.sleep(wait)
-                wait = self.bucket.wait_time()
             self.requests += 1
             req = urllib.request.Request(url, data=body, method=method, headers={**self.headers, **(headers or {})})
             try:

@@ -34,3 +34,26 @@ def test_bad_config_exits_2_with_the_key_named(tmp_path: Path) -> None:
                            "--config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "detector.window_minuts" in proc.stderr and "window_minutes" in proc.stderr
+
+
+def test_sources_lists_each_source_with_its_status(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "m.jsonl"
+    good.write_text("")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[ingest]
+checkpoint_dir = "{tmp_path / 'cp'}"
+
+[[sources]]
+type = "file"
+path = "{good}"
+
+[[sources]]
+type = "file"
+path = "{tmp_path / 'missing.jsonl'}"
+""")
+    assert main(["sources", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:4] == ["0", "file", "file:m.jsonl", "ok"]
+    assert out[2].split()[:2] == ["1", "file"] and "ERROR" in out[2]
+    assert "sources[1].path" in out[3]

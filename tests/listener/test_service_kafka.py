@@ -152,3 +152,24 @@ def test_delivery_failures_are_counted_and_raised_never_ignored() -> None:
         producer.flush(timeout_s=10)
     assert producer.failed >= 1 and producer.delivered == 1
     producer.close(timeout_s=1)
+
+
+def test_ingest_matches_posts_to_brands_and_counts_unmatched(kafka: KafkaSettings) -> None:
+    from connectors.brands import BrandMatcher, BrandRule
+    from connectors.post import Post
+
+    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    posts = [Post("rss", "rss:1", "Acme and Globex both down", t), Post("rss", "rss:2", "nothing here", t),
+             Post("rss", "rss:3", "globex recall", t)]
+
+    class PostSource:
+        name = "posts"
+
+        def items(self):  # type: ignore[no-untyped-def]
+            yield from posts
+
+    matcher = BrandMatcher([BrandRule("acme", keywords=("acme",)), BrandRule("globex", keywords=("globex",))])
+    report = ingest(config_for(kafka), threading.Event(), [(PostSource(), None)], matcher=matcher)
+    assert (report.published, report.unmatched) == (3, 1)
+    got = sorted((r.key, orjson.loads(r.value)["id"]) for r in read_all(kafka, kafka.mentions_topic, timeout_s=15))
+    assert got == [(b"acme", "rss:1"), (b"globex", "rss:1"), (b"globex", "rss:3")]
