@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +58,53 @@ class CheckpointStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class DeferredCheckpoints:
+    """A checkpoint store whose saves take effect only once what came before them is delivered.
+
+    A source saves its cursor right after yielding a page, but the ingest's
+    producer sends asynchronously: writing the cursor then would let a crash
+    lose the page.  Saves are therefore held here, and the ingest calls
+    :meth:`commit` with the saves it snapshotted *before* a successful
+    producer flush — so a cursor never runs ahead of Kafka.  :meth:`load`
+    sees a source's own pending save.
+    """
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        return self.store.directory
+
+    def load(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            if name in self._pending:
+                return dict(self._pending[name])
+        return self.store.load(name)
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending[name] = dict(state)
+
+    def updated_at(self, name: str) -> float | None:
+        return self.store.updated_at(name)
+
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Snapshot of the saves waiting for delivery (take it before flushing the producer)."""
+        with self._lock:
+            return dict(self._pending)
+
+    def commit(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """Write the snapshotted saves (their items are delivered); keep newer ones pending."""
+        for name, state in snapshot.items():
+            self.store.save(name, state)
+            with self._lock:
+                if self._pending.get(name) is state or self._pending.get(name) == state:
+                    del self._pending[name]
 
 
 class SeenIds:

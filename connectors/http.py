@@ -16,14 +16,17 @@ Clock, sleep and randomness are injectable so tests run without waiting.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import logging
 import random
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -34,13 +37,44 @@ USER_AGENT = "crisiswatch/0.1 (+self-hosted social listening)"
 
 
 class SourceUnavailable(RuntimeError):
-    """The source did not answer usefully after every retry."""
+    """The source did not answer usefully after every retry.
+
+    ``status`` is the last HTTP status (None for a network error) and ``body``
+    the start of the last answer, so a connector can act on a 401 or show the
+    API's own explanation.
+    """
+
+    def __init__(self, message: str, status: int | None = None, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body[:2000]
+
+
+class Stopped(SourceUnavailable):
+    """A wait was cut short because the process is stopping (not an outage)."""
+
+
+class Headers(dict[str, str]):
+    """Response headers with case-insensitive look-up (``headers.get("etag")``)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
 
 
 @dataclass
 class Response:
     status: int
-    headers: Mapping[str, str]
+    """2xx, or 304 Not Modified for a conditional request."""
+    headers: Headers
     body: bytes
 
     def json(self) -> Any:
@@ -95,11 +129,14 @@ class HttpClient:
         max_backoff_s: float = 300.0,
         timeout_s: float = 30.0,
         headers: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``: the process's stop event; every wait ends early when it is set, and the
+        request then raises :class:`SourceUnavailable` so shutdown never waits out a backoff."""
         self.name = name
         self.bucket = TokenBucket(requests_per_minute, clock=clock)
         self.max_retries = max_retries
@@ -107,12 +144,18 @@ class HttpClient:
         self.max_backoff_s = max_backoff_s
         self.timeout_s = timeout_s
         self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
-        self.sleep = sleep
+        self.stop = stop
+        self._sleep = sleep or (stop.wait if stop is not None else time.sleep)
         self.wall = wall
         self.rng = rng or random.Random()
         self.requests = 0
         self.retries = 0
         self.rate_limited = 0
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped(f"{self.name}: stopping")
 
     def get(self, url: str, params: Mapping[str, Any] | None = None,
             headers: Mapping[str, str] | None = None) -> Response:
@@ -131,20 +174,29 @@ class HttpClient:
             req = urllib.request.Request(url, data=body, method=method, headers={**self.headers, **(headers or {})})
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - configured URLs
-                    return Response(resp.status, dict(resp.headers.items()), resp.read())
+                    return Response(resp.status, Headers(resp.headers.items()), resp.read())
             except urllib.error.HTTPError as exc:
-                status, hdrs = exc.code, dict(exc.headers.items()) if exc.headers else {}
+                status, hdrs = exc.code, Headers(exc.headers.items() if exc.headers else ())
                 detail = f"HTTP {status}"
+                if status == 304:
+                    return Response(304, hdrs, b"")
+                last_status, last_body = status, _read(exc)
                 if status not in (429, 500, 502, 503, 504):
-                    raise SourceUnavailable(f"{self.name}: {method} {_redact(url)} answered {status}") from None
+                    raise SourceUnavailable(f"{self.name}: {method} {_redact(url)} answered {status}",
+                                            status, last_body) from None
                 asked = retry_after_seconds(hdrs.get("Retry-After"), self.wall())
+                if asked is None and status == 429:
+                    asked = rate_limit_reset_seconds(hdrs, self.wall())
                 if status == 429:
                     self.rate_limited += 1
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, OSError) as exc:
+                # HTTPException covers a connection dropped in the middle of a body (IncompleteRead)
                 detail, asked = f"{type(exc).__name__}: {exc}", None
+                last_status, last_body = None, b""
             attempt += 1
             if attempt > self.max_retries:
-                raise SourceUnavailable(f"{self.name}: {method} {_redact(url)} failed {attempt} times; last: {detail}")
+                raise SourceUnavailable(f"{self.name}: {method} {_redact(url)} failed {attempt} times; last: {detail}",
+                                        last_status, last_body)
             self.retries += 1
             delay = asked if asked is not None else self.backoff(attempt)
             log.warning("%s: %s, retry %d in %.1f s", self.name, detail, attempt, delay)
@@ -153,6 +205,38 @@ class HttpClient:
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
         return self.rng.uniform(0, min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+
+
+def rate_limit_reset_seconds(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until a rate-limit window resets, from the vendors' reset headers.
+
+    Reddit's ``X-Ratelimit-Reset`` counts seconds until the reset; X's
+    ``x-rate-limit-reset`` is the reset's epoch time (a number above 10^9 is
+    read as one); Mastodon's ``X-RateLimit-Reset`` is an ISO-8601 time.
+    """
+    for name in ("x-rate-limit-reset", "x-ratelimit-reset"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            try:
+                when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if when.tzinfo is None:
+                continue
+            return max(0.0, when.timestamp() - now)
+        return max(0.0, number - now) if number > 1e9 else max(0.0, number)
+    return None
+
+
+def _read(exc: urllib.error.HTTPError) -> bytes:
+    try:
+        return exc.read() or b""
+    except (OSError, http.client.HTTPException):
+        return b""
 
 
 def _redact(url: str) -> str:

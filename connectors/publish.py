@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .kafka import KafkaSettings, Producer
-from .mention import Mention, encode
+from .mention import MAX_MESSAGE_BYTES, Mention, encode
 from .source import Item, Rejected
 
 REASON_HEADER = "crisiswatch-reason"
@@ -40,8 +40,11 @@ class MentionPublisher:
         self.published += 1
 
     def reject(self, item: Rejected) -> None:
-        self.producer.send(self.settings.dlq_topic, item.raw, key=None,
-                           headers=dlq_headers(item.reason, item.detail, item.origin))
+        raw, detail = item.raw, item.detail
+        if len(raw) > MAX_MESSAGE_BYTES:  # keep the dead-letter topic within Kafka's default message size
+            raw, detail = raw[:MAX_MESSAGE_BYTES], f"{detail} (raw input cut from {len(item.raw)} bytes)"
+        self.producer.send(self.settings.dlq_topic, raw, key=None,
+                           headers=dlq_headers(item.reason, detail, item.origin))
         self.rejected += 1
 
     def publish_all(self, items: Iterable[Item]) -> None:

@@ -18,32 +18,11 @@ from typing import Any
 from .mention import MentionError, parse_time
 from .replay import FileReplay
 from .simulator import BrandProfile, InjectedCrisis, Simulation, demo_simulation
+from . import bluesky, hackernews, mastodon, reddit, rss, webhook, x
+from .options import take
 from .source import Source, SourceConfigError, SourceContext
 
 __all__ = ["BUILDERS", "SourceConfigError", "build_source", "source_speed", "take"]
-
-
-def take(table: Mapping[str, Any], where: str, allowed: dict[str, type | tuple[type, ...]],
-          required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Check a source table's own keys and types and return them.
-
-    ``type``, ``speed`` and ``name`` (an optional instance name, for checkpoints
-    and health) are common to every source and not returned.
-    """
-    for key in required:
-        if key not in table:
-            raise SourceConfigError(f"{where}.{key} is required")
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in ("type", "speed", "name"):
-            continue
-        if key not in allowed:
-            raise SourceConfigError(f"unknown key {where}.{key}: known keys are type, speed, "
-                                    f"{', '.join(sorted(allowed))}")
-        if not isinstance(value, allowed[key]) or isinstance(value, bool) and allowed[key] is not bool:
-            raise SourceConfigError(f"{where}.{key} has the wrong type: {value!r}")
-        out[key] = value
-    return out
 
 
 def _file(table: Mapping[str, Any], where: str, ctx: SourceContext) -> Source:
@@ -79,9 +58,19 @@ def _simulator(table: Mapping[str, Any], where: str, ctx: SourceContext) -> Sour
                       seed=opts.get("seed", 7), crises=crises)
 
 
+MENTION_SOURCES = frozenset({"file", "simulator"})
+"""Source types that yield mentions with their brand; every other type yields posts to be matched."""
+
 BUILDERS: dict[str, Callable[[Mapping[str, Any], str, SourceContext], Source]] = {
     "file": _file,
     "simulator": _simulator,
+    "rss": rss.build,
+    "hackernews": hackernews.build,
+    "reddit": reddit.build,
+    "mastodon": mastodon.build,
+    "bluesky": bluesky.build,
+    "x": x.build,
+    "webhook": webhook.build,
 }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from .checkpoint import CheckpointStore
+from .checkpoint import CheckpointStore, DeferredCheckpoints
 from .mention import Mention
 from .post import Post
 
@@ -45,7 +45,7 @@ class SourceContext:
 
     stop: threading.Event = field(default_factory=threading.Event)
     """Set when the process shuts down: long-running sources wait on it (``stop.wait(interval)``)."""
-    checkpoints: CheckpointStore | None = None
+    checkpoints: CheckpointStore | DeferredCheckpoints | None = None
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     def secret(self, table: Mapping[str, object], key: str, where: str, required: bool = True) -> str | None:
@@ -63,7 +63,7 @@ class SourceContext:
             raise SourceConfigError(f"{where}.{key}: the environment variable {var} is not set")
         return value
 
-    def store(self) -> CheckpointStore:
+    def store(self) -> CheckpointStore | DeferredCheckpoints:
         if self.checkpoints is None:
             raise SourceConfigError("this source keeps a checkpoint: set [ingest] checkpoint_dir")
         return self.checkpoints
@@ -74,7 +74,12 @@ class Source(Protocol):
     name: str
 
     def items(self) -> Iterator[Item]:
-        """Yield mentions (and rejects) until the source is exhausted or closed."""
+        """Yield mentions, posts and rejects until the source is exhausted or ``ctx.stop`` is set.
+
+        A source whose items were already acknowledged to a sender (the inbound
+        webhook) sets ``drains_on_stop = True``: the ingest then keeps taking its
+        items after the stop until the source ends by itself.
+        """
         ...
 
 

@@ -17,14 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TextIO
 
+import orjson
+
 from connectors.brands import BrandMatcher, rules_from_config
-from connectors.checkpoint import CheckpointStore
+from connectors.checkpoint import CheckpointStore, DeferredCheckpoints
 from connectors.kafka import Producer, ensure_topics, read_all
 from connectors.post import Post
 from connectors.publish import MentionPublisher
-from connectors.registry import build_source, source_speed
+from connectors.registry import MENTION_SOURCES, build_source, source_speed
 from connectors.simulator import demo_simulation
-from connectors.source import Source, SourceContext, paced
+from connectors.source import Rejected, Source, SourceContext, paced
 
 from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
 from .broker import EmbeddedBroker
@@ -84,28 +86,52 @@ class IngestReport:
     """Posts that named none of the configured brands (dropped, counted)."""
 
 
-def configured_sources(config: Config, stop: threading.Event | None = None) -> list[tuple[Source, float | None]]:
+def source_context(config: Config, stop: threading.Event | None = None) -> SourceContext:
+    """What every source shares: the stop event and the (delivery-deferred) checkpoint store."""
+    store = CheckpointStore(config.ingest.checkpoint_dir) if config.ingest.checkpoint_dir else None
+    return SourceContext(stop=stop or threading.Event(),
+                         checkpoints=DeferredCheckpoints(store) if store is not None else None)
+
+
+def configured_sources(config: Config, ctx: SourceContext | None = None) -> list[tuple[Source, float | None]]:
     """Build every ``[[sources]]`` table (at start-up, so a bad one fails before anything runs)."""
-    checkpoints = CheckpointStore(config.ingest.checkpoint_dir) if config.ingest.checkpoint_dir else None
-    ctx = SourceContext(stop=stop or threading.Event(), checkpoints=checkpoints)
+    ctx = ctx or source_context(config)
     return [(build_source(t, i, ctx), source_speed(t)) for i, t in enumerate(config.sources)]
 
 
 def configured_matcher(config: Config) -> BrandMatcher | None:
-    """The brand matcher for sources that yield posts; ``None`` when no ``[[brands]]`` are configured."""
-    return BrandMatcher(rules_from_config(config.brands)) if config.brands else None
+    """The brand matcher for sources that yield posts; ``None`` when no ``[[brands]]`` are configured.
+
+    Every source but file replay and the simulator yields posts that must be
+    matched to brands, so configuring one without ``[[brands]]`` fails here, at
+    start-up, naming the fix.
+    """
+    if config.brands:
+        return BrandMatcher(rules_from_config(config.brands))
+    needing = sorted({str(t.get("type")) for t in config.sources} - MENTION_SOURCES)
+    if needing:
+        raise ConfigError(f"sources of type {', '.join(needing)} yield posts that must be matched to brands: "
+                          "add [[brands]] tables (name, keywords, handles, hashtags, exclude)")
+    return None
 
 
 def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source, float | None]] | None = None,
-           producer: Producer | None = None, matcher: BrandMatcher | None = None) -> IngestReport:
+           producer: Producer | None = None, matcher: BrandMatcher | None = None,
+           checkpoints: DeferredCheckpoints | None = None) -> IngestReport:
     """Publish every source's items until they end or ``stop`` is set; one thread per source.
 
     Mentions are published as they are; posts are matched to brands first (one
     mention per matching brand; a post that matches none is counted as
     unmatched); rejected input goes to the dead-letter topic.
+
+    About once a second the producer is flushed and only then are the sources'
+    checkpoint saves made before that flush written (``checkpoints``), so a
+    source's cursor never runs ahead of what Kafka has acknowledged.
     """
     if sources is None:
-        sources = configured_sources(config, stop)
+        ctx = source_context(config, stop)
+        sources = configured_sources(config, ctx)
+        checkpoints = checkpoints or ctx.checkpoints  # type: ignore[assignment]
     if matcher is None:
         matcher = configured_matcher(config)
     lock = threading.Lock()
@@ -116,20 +142,21 @@ def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source
 
     def pump(source: Source, speed: float | None) -> None:
         try:
-            for n, item in enumerate(paced(source.items(), speed), 1):
-                if stop.is_set():
+            drains = getattr(source, "drains_on_stop", False)
+            for item in paced(source.items(), speed):
+                if stop.is_set() and not drains:
                     break
                 with lock:  # the matcher's and publisher's counters are shared by the source threads
                     if isinstance(item, Post):
-                        if matcher is None:
-                            raise ConfigError(f"source {source.name} yields posts: configure [[brands]] to "
-                                              "match them to brands")
+                        if matcher is None:  # refused at start-up for API sources; never crash here
+                            publisher.reject(Rejected(orjson.dumps(item.mention("").to_dict()), "no_brand",
+                                                      "no [[brands]] configured to match posts",
+                                                      f"source:{source.name}"))
+                            continue
                         for brand in matcher.match(item.text):
                             publisher.publish(item.mention(brand))
                     else:
                         publisher.publish_all((item,))
-                if n % 50_000 == 0:
-                    producer.flush()
             log.info("source %s finished", source.name)
         except BaseException as exc:  # reported to the caller below, never swallowed
             log.exception("source %s failed", source.name)
@@ -137,12 +164,20 @@ def ingest(config: Config, stop: threading.Event, sources: Sequence[tuple[Source
 
     threads = [threading.Thread(target=pump, args=(s, sp), name=f"source-{s.name}", daemon=True)
                for s, sp in sources]
+    def deliver() -> None:
+        snapshot = checkpoints.pending() if checkpoints is not None else {}
+        producer.flush()
+        if checkpoints is not None:
+            checkpoints.commit(snapshot)
+
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
     try:
-        producer.flush()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=1.0 / len(threads))
+            deliver()
+        deliver()
     finally:
         if own:
             producer.close()

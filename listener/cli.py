@@ -35,19 +35,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Ingest (every configured source) and listen, in one process, until SIGTERM/SIGINT."""
     from connectors.kafka import Producer
 
-    from .app import build_sinks, configured_matcher, configured_sources, ingest, kafka_ready, stop_on_signals
+    from .app import (build_sinks, configured_matcher, configured_sources, ingest, kafka_ready, source_context,
+                      stop_on_signals)
     from .service import Listener
 
     config = _config(args)
     stop = threading.Event()
-    sources = configured_sources(config, stop)
+    ctx = source_context(config, stop)
+    sources = configured_sources(config, ctx)
     configured_matcher(config)
     if not sources:
         logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
     stop_on_signals(stop)
     with kafka_ready(config) as config:
         producer = Producer(config.kafka)
-        feeder = threading.Thread(target=ingest, args=(config, stop, sources), kwargs={"producer": producer},
+        feeder = threading.Thread(target=ingest, args=(config, stop, sources),
+                                  kwargs={"producer": producer, "checkpoints": ctx.checkpoints},
                                   name="ingest", daemon=True)
         feeder.start()
         try:
@@ -60,11 +63,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .app import configured_matcher, configured_sources, ingest, kafka_ready, stop_on_signals
+    from .app import configured_matcher, configured_sources, ingest, kafka_ready, source_context, stop_on_signals
 
     config = _config(args)
     stop = threading.Event()
-    sources = configured_sources(config, stop)
+    ctx = source_context(config, stop)
+    sources = configured_sources(config, ctx)
     configured_matcher(config)
     if not sources:
         raise ConfigError("no [[sources]] configured: add at least one, e.g.\n"
@@ -72,7 +76,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     _require_shared_broker(config, "ingest")
     stop_on_signals(stop)
     with kafka_ready(config) as config:
-        report = ingest(config, stop, sources)
+        report = ingest(config, stop, sources, checkpoints=ctx.checkpoints)
     print(f"published {report.published} mentions, {report.rejected} rejected to {config.kafka.dlq_topic}, "
           f"{report.unmatched} posts matched no brand", file=sys.stderr)
     return 0

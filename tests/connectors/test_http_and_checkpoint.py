@@ -47,9 +47,12 @@ def server() -> Iterator[tuple[str, Script]]:
     httpd.server_close()
 
 
+NOW = 1_795_392_000.0  # 2026-11-23T00:00:00Z
+
+
 def client(sleeps: list[float], **kw: object) -> HttpClient:
     # a budget so large that it never waits: the recorded sleeps are the retries' alone
-    return HttpClient("test", requests_per_minute=1e12, sleep=sleeps.append, wall=lambda: 1_000_000.0, **kw)
+    return HttpClient("test", requests_per_minute=1e12, sleep=sleeps.append, wall=lambda: NOW, **kw)
 
 
 def test_retry_after_is_honoured_on_429_then_success(server: tuple[str, Script]) -> None:
@@ -138,3 +141,77 @@ def test_seen_ids_are_bounded_and_ordered() -> None:
     assert seen.add("c") and not seen.add("a")
     seen.add("d")
     assert "a" not in seen and seen.to_list() == ["b", "c", "d"]
+
+
+def test_not_modified_is_an_answer_and_headers_ignore_case(server: tuple[str, Script]) -> None:
+    base, script = server
+    script.answers += [(304, {"ETag": '"v1"'}, b"")]
+    r = client([]).get(f"{base}/feed", headers={"If-None-Match": '"v1"'})
+    assert r.status == 304 and r.headers.get("etag") == '"v1"' and "ETAG" in r.headers
+    assert script.headers[0]["If-None-Match"] == '"v1"'
+
+
+def test_stop_ends_a_long_retry_after_wait_at_once(server: tuple[str, Script]) -> None:
+    base, script = server
+    script.answers += [(429, {"Retry-After": "3600"}, b"")]
+    stop = threading.Event()
+    stop.set()
+    c = HttpClient("test", requests_per_minute=1e12, stop=stop)
+    with pytest.raises(SourceUnavailable, match="stopping"):
+        c.get(f"{base}/")
+
+
+def test_deferred_checkpoints_are_written_only_for_saves_made_before_a_flush(tmp_path: Path) -> None:
+    from connectors.checkpoint import DeferredCheckpoints
+
+    store = CheckpointStore(tmp_path)
+    deferred = DeferredCheckpoints(store)
+    deferred.save("a", {"cursor": 1})
+    assert deferred.load("a") == {"cursor": 1} and store.load("a") == {}
+    snapshot = deferred.pending()
+    deferred.save("a", {"cursor": 2})  # saved while the flush runs: not covered by it
+    deferred.commit(snapshot)
+    assert store.load("a") == {"cursor": 1} and deferred.load("a") == {"cursor": 2}
+    deferred.commit(deferred.pending())
+    assert store.load("a") == {"cursor": 2} and deferred.pending() == {}
+
+
+def test_oversized_rejects_are_cut_to_the_message_limit() -> None:
+    from connectors.kafka import KafkaSettings
+    from connectors.mention import MAX_MESSAGE_BYTES
+    from connectors.publish import DETAIL_HEADER, MentionPublisher
+    from connectors.source import Rejected
+
+    sent: list[tuple[str, bytes, dict]] = []
+
+    class Recorder:
+        def send(self, topic, value, key=None, headers=()):  # type: ignore[no-untyped-def]
+            sent.append((topic, value, dict(headers)))
+
+    MentionPublisher(Recorder(), KafkaSettings()).reject(  # type: ignore[arg-type]
+        Rejected(b"x" * (MAX_MESSAGE_BYTES * 3), "too_large", "huge", "test"))
+    ((topic, value, headers),) = sent
+    assert topic == "mentions.dlq" and len(value) == MAX_MESSAGE_BYTES
+    assert b"cut from" in headers[DETAIL_HEADER]
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ({"x-rate-limit-reset": "1795392060"}, 60.0),            # X: epoch seconds
+    ({"X-Ratelimit-Reset": "42"}, 42.0),                     # Reddit: seconds until the reset
+    ({"X-RateLimit-Reset": "2026-11-23T00:05:00.000Z"}, 300.0),  # Mastodon: an ISO-8601 time
+])
+def test_429_without_retry_after_waits_for_the_vendors_reset_header(
+        server: tuple[str, Script], headers: dict[str, str], expected: float) -> None:
+    base, script = server
+    script.answers += [(429, headers, b""), (200, {}, b"{}")]
+    sleeps: list[float] = []
+    client(sleeps).get(f"{base}/")
+    assert sleeps == [expected]
+
+
+def test_unavailable_carries_status_and_body(server: tuple[str, Script]) -> None:
+    base, script = server
+    script.answers += [(403, {}, b'{"detail": "rule refused"}')]
+    with pytest.raises(SourceUnavailable) as info:
+        client([]).get(f"{base}/")
+    assert info.value.status == 403 and b"rule refused" in info.value.body
