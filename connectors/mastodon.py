@@ -92,17 +92,23 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from typing import Any
 
 import orjson
 
 from .checkpoint import CheckpointStore, SeenIds
 from .http import USER_AGENT, HttpClient, Response, SourceUnavailable
-from .mention import MAX_FIELD_CHARS, MAX_TEXT_CHARS, MentionError, format_time, parse_time
+from .mention import (
+    MAX_FIELD_CHARS,
+    MAX_TEXT_CHARS,
+    MentionError,
+    format_time,
+    parse_time,
+)
 from .options import take
 from .post import Post
 from .source import Item, Rejected, SourceConfigError, SourceContext
+from .text import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -210,47 +216,6 @@ def build(table: Mapping[str, Any], where: str, ctx: SourceContext) -> MastodonS
 
 
 # -- statuses -------------------------------------------------------------------
-
-class _TextExtractor(HTMLParser):
-    """Plain text of Mastodon's sanitized HTML: paragraphs and line breaks kept, every URL whole."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-        elif tag == "p":
-            self.parts.append("\n\n")
-        elif tag in ("script", "style"):
-            self.skip += 1
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "p":
-            self.parts.append("\n\n")
-        elif tag in ("script", "style") and self.skip:
-            self.skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.parts).replace("\xa0", " ")
-    text = re.sub(r"[^\S\n]+", " ", text)
-    text = re.sub(r" *\n *", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
 
 def id_key(status_id: str) -> tuple[int, str]:
     """Order of Mastodon ids: longer is newer, then lexical (ids are strings, never cast them)."""

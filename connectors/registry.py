@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import bluesky, hackernews, mastodon, reddit, rss, webhook, x
 from .mention import MentionError, parse_time
+from .options import take
 from .replay import FileReplay
 from .simulator import BrandProfile, InjectedCrisis, Simulation, demo_simulation
-from . import bluesky, hackernews, mastodon, reddit, rss, webhook, x
-from .options import take
 from .source import Source, SourceConfigError, SourceContext
 
 __all__ = ["BUILDERS", "SourceConfigError", "build_source", "source_speed", "take"]

@@ -51,7 +51,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from typing import Any
 
 import feedparser
@@ -60,9 +59,10 @@ import orjson
 from .checkpoint import CheckpointStore, SeenIds
 from .http import HttpClient, Response, SourceUnavailable
 from .mention import MAX_FIELD_CHARS, MAX_TEXT_CHARS
-from .post import Post
 from .options import take
+from .post import Post
 from .source import Item, Rejected, SourceConfigError, SourceContext
+from .text import html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -282,46 +282,3 @@ def _text(value: Any) -> str:
 def _redact(url: str) -> str:
     """A feed URL without its query string, which may hold a token."""
     return url.split("?", 1)[0]
-
-
-_BLOCK = {"p", "br", "div", "li", "ul", "ol", "tr", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
-          "article", "section", "header", "footer", "table", "hr", "dd", "dt", "figure", "figcaption"}
-_SKIP = {"script", "style", "template", "noscript"}
-
-
-class _TextOnly(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skipping += 1
-        elif tag in _BLOCK:
-            self.out.append("\n\n" if tag == "p" else "\n")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in _BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Plain text from an HTML fragment: tags dropped, entities decoded, whitespace tidied."""
-    if not markup:
-        return ""
-    parser = _TextOnly()
-    parser.feed(markup)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.out).split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -114,8 +114,20 @@ from typing import Any
 import orjson
 
 from .checkpoint import CheckpointStore, DeferredCheckpoints, SeenIds
-from .http import USER_AGENT, HttpClient, SourceUnavailable, TokenBucket, retry_after_seconds
-from .mention import MAX_FIELD_CHARS, MAX_TEXT_CHARS, MentionError, format_time, parse_time
+from .http import (
+    USER_AGENT,
+    HttpClient,
+    SourceUnavailable,
+    TokenBucket,
+    retry_after_seconds,
+)
+from .mention import (
+    MAX_FIELD_CHARS,
+    MAX_TEXT_CHARS,
+    MentionError,
+    format_time,
+    parse_time,
+)
 from .options import take
 from .post import Post
 from .source import Item, Rejected, SourceConfigError, SourceContext
