@@ -9,9 +9,11 @@ same mentions yields the same ids and every sink can de-duplicate on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from typing import Any
 
 
 class Status(str, Enum):
@@ -45,6 +47,11 @@ def iso(epoch: int | float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def from_iso(stamp: str) -> int:
+    """The inverse of :func:`iso`."""
+    return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+
+
 def crisis_id(brand: str, started_minute: int) -> str:
     stamp = datetime.fromtimestamp(started_minute, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
     return f"{brand}:{stamp}"
@@ -64,6 +71,23 @@ class AlertEvent:
     stats: dict[str, object] = field(default_factory=dict)
     evidence: dict[str, object] = field(default_factory=dict)
     playbook: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AlertEvent:
+        """The event back from its JSON form (what notifiers receive from the outbox)."""
+        return cls(
+            id=str(d["id"]),
+            crisis_id=str(d["crisis_id"]),
+            brand=str(d["brand"]),
+            status=Status(d["status"]),
+            severity=Severity(d["severity"]),
+            at=from_iso(str(d["at"])),
+            started_at=from_iso(str(d["started_at"])),
+            summary=str(d.get("summary") or ""),
+            stats=dict(d.get("stats") or {}),
+            evidence=dict(d.get("evidence") or {}),
+            playbook=tuple(str(s) for s in d.get("playbook") or ()),
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -31,6 +31,8 @@ from connectors.source import Rejected, Source, SourceContext, paced
 from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
 from .broker import EmbeddedBroker
 from .config import Config, ConfigError
+from .notifiers.registry import build_notifiers
+from .outbox import Dispatcher, Outbox, OutboxSink
 from .service import Listener
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,38 @@ def build_sinks(config: Config, producer: Producer, console: TextIO | None = Non
     if config.listener.history_path:
         sinks.append(HistorySink(config.listener.history_path))
     return sinks
+
+
+def delivery(config: Config) -> tuple[list[AlertSink], Dispatcher | None]:
+    """The outbox sink and its dispatcher for the configured ``[[receivers]]`` (none: no outbox).
+
+    Built at start-up so that a bad receiver or a missing secret fails before
+    anything runs.
+    """
+    if not config.receivers:
+        return [], None
+    if not config.outbox.path:
+        raise ConfigError("[[receivers]] need a durable outbox: set [outbox] path = \"/data/outbox.db\"")
+    notifiers = build_notifiers(config.receivers)
+    outbox = Outbox(config.outbox.path)
+    return [OutboxSink(outbox, list(notifiers))], Dispatcher(outbox, notifiers, config.outbox)
+
+
+@contextmanager
+def dispatching(dispatcher: Dispatcher | None) -> Iterator[None]:
+    """Run the dispatcher in a thread for the duration of the block; a last round at the end."""
+    if dispatcher is None:
+        yield
+        return
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        dispatcher.outbox.close()
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ from connectors.brands import BrandConfigError
 from connectors.registry import SourceConfigError
 
 from .config import Config, ConfigError, load
+from .notifiers.base import NotifierConfigError
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -35,8 +36,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Ingest (every configured source) and listen, in one process, until SIGTERM/SIGINT."""
     from connectors.kafka import Producer
 
-    from .app import (build_sinks, configured_matcher, configured_sources, ingest, kafka_ready, source_context,
-                      stop_on_signals)
+    from .app import (
+        build_sinks,
+        configured_matcher,
+        configured_sources,
+        delivery,
+        dispatching,
+        ingest,
+        kafka_ready,
+        source_context,
+        stop_on_signals,
+    )
     from .service import Listener
 
     config = _config(args)
@@ -44,17 +54,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     ctx = source_context(config, stop)
     sources = configured_sources(config, ctx)
     configured_matcher(config)
+    outbox_sinks, dispatcher = delivery(config)
     if not sources:
         logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
     stop_on_signals(stop)
-    with kafka_ready(config) as config:
+    with kafka_ready(config) as config, dispatching(dispatcher):
         producer = Producer(config.kafka)
         feeder = threading.Thread(target=ingest, args=(config, stop, sources),
                                   kwargs={"producer": producer, "checkpoints": ctx.checkpoints},
                                   name="ingest", daemon=True)
         feeder.start()
         try:
-            Listener(config, producer, build_sinks(config, producer)).run(stop)
+            Listener(config, producer, build_sinks(config, producer) + outbox_sinks).run(stop)
         finally:
             stop.set()
             feeder.join(timeout=10)
@@ -63,7 +74,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .app import configured_matcher, configured_sources, ingest, kafka_ready, source_context, stop_on_signals
+    from .app import (
+        configured_matcher,
+        configured_sources,
+        ingest,
+        kafka_ready,
+        source_context,
+        stop_on_signals,
+    )
 
     config = _config(args)
     stop = threading.Event()
@@ -85,17 +103,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_listen(args: argparse.Namespace) -> int:
     from connectors.kafka import Producer
 
-    from .app import build_sinks, kafka_ready, stop_on_signals
+    from .app import build_sinks, delivery, dispatching, kafka_ready, stop_on_signals
     from .service import Listener
 
     config = _config(args)
     _require_shared_broker(config, "listen")
+    outbox_sinks, dispatcher = delivery(config)
     stop = threading.Event()
     stop_on_signals(stop)
-    with kafka_ready(config) as config:
+    with kafka_ready(config) as config, dispatching(dispatcher):
         producer = Producer(config.kafka)
         try:
-            Listener(config, producer, build_sinks(config, producer)).run(stop)
+            Listener(config, producer, build_sinks(config, producer) + outbox_sinks).run(stop)
         finally:
             producer.close()
     return 0
@@ -226,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
     try:
         return int(args.func(args))
-    except (ConfigError, SourceConfigError, BrandConfigError) as exc:
+    except (ConfigError, SourceConfigError, BrandConfigError, NotifierConfigError) as exc:
         print(f"crisiswatch: configuration error: {exc}", file=sys.stderr)
         return 2
 

@@ -29,6 +29,7 @@ from connectors.kafka import KafkaSettings
 from detectors import DetectorConfig
 
 from .buckets import BucketSettings
+from .outbox import DispatchSettings
 from .pipeline import PipelineSettings
 
 ENV_PREFIX = "CRISISWATCH__"
@@ -80,6 +81,10 @@ class Config:
     """``[[sources]]`` tables; each is checked by :func:`connectors.registry.build_source`."""
     brands: tuple[Mapping[str, Any], ...] = ()
     """``[[brands]]`` tables; checked by :func:`connectors.brands.rules_from_config`."""
+    receivers: tuple[Mapping[str, Any], ...] = ()
+    """``[[receivers]]`` tables (webhook, slack, pagerduty, email); checked by
+    :func:`listener.notifiers.registry.build_notifiers`."""
+    outbox: DispatchSettings = field(default_factory=DispatchSettings)
 
     @property
     def pipeline(self) -> PipelineSettings:
@@ -212,6 +217,7 @@ _POSITIVE = {
                  "dedup_minutes"),
     "detector": ("window_minutes", "trigger_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
                  "p_value", "dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
+    "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s"),
     "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
                           "mature_minutes", "clip_sigmas"),
 }

@@ -1,0 +1,255 @@
+"""The durable outbox between the detector and the notifiers.
+
+Why: an alert must survive a receiver that is down for minutes and a process
+restart in between, and nobody may be paged twice for one transition.
+
+How:
+
+* The listener's :class:`OutboxSink` writes every alert event, once per
+  receiver, into a SQLite database in the data directory *before* the Kafka
+  offsets of its batch are committed (``flush`` commits the transaction with
+  ``synchronous=FULL``).  The row key is ``(alert id, receiver)`` and inserts
+  ignore existing keys, so a batch replayed after a crash adds nothing: the
+  alert ids are deterministic.
+* A :class:`Dispatcher` (a thread of the service) sends what is due, marks it
+  delivered, and on failure schedules the next attempt with exponential
+  backoff and full jitter — or at the receiver's ``Retry-After``.  A delivery
+  a receiver refuses for good (a 4xx other than 429) or that is still failing
+  after ``give_up_after_s`` is marked ``dead`` with its error: kept, counted
+  and logged, never silently dropped.
+* Sends to one receiver are spaced by its ``rate_per_minute``.
+
+What it cannot do: a crash *after* a receiver accepted an alert but *before*
+the row was marked delivered sends it again on restart.  Every notifier passes
+the alert id (or the crisis id) as the receiver's de-duplication key where the
+receiver has one (PagerDuty ``dedup_key``, the webhook's
+``X-Crisiswatch-Alert-Id``, e-mail ``Message-ID``); Slack has none.
+
+Time is the wall clock here (not event time): this is about delivering now.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from detectors import AlertEvent
+
+from .notifiers.base import Notifier, NotifierError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    alert_id     TEXT NOT NULL,
+    receiver     TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    status       TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered | dead
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    last_error   TEXT,
+    created      REAL NOT NULL,
+    delivered    REAL,
+    PRIMARY KEY (alert_id, receiver)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt);
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    alert_id: str
+    receiver: str
+    event: dict[str, Any]
+    attempts: int
+    created: float
+
+
+class Outbox:
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def enqueue(self, events: Sequence[AlertEvent], receivers: Sequence[str]) -> int:
+        """Store each event for each receiver (one transaction); returns the rows actually added."""
+        now = self.clock()
+        rows = [(e.id, r, orjson.dumps(e.to_dict()), now, now) for e in events for r in receivers]
+        if not rows:
+            return 0
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO deliveries (alert_id, receiver, payload, next_attempt, created) "
+                    "VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._db.total_changes - before
+
+    def due(self, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alert_id, receiver, payload, attempts, created FROM deliveries "
+                "WHERE status = 'pending' AND next_attempt <= ? ORDER BY created, alert_id, receiver LIMIT ?",
+                (self.clock(), limit)).fetchall()
+        return [Delivery(a, r, orjson.loads(p), n, c) for a, r, p, n, c in rows]
+
+    def mark_delivered(self, d: Delivery) -> None:
+        self._update("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered = ?, "
+                     "last_error = NULL WHERE alert_id = ? AND receiver = ?", (self.clock(), d.alert_id, d.receiver))
+
+    def mark_retry(self, d: Delivery, error: str, at: float) -> None:
+        self._update("UPDATE deliveries SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
+                     "WHERE alert_id = ? AND receiver = ?", (at, error[:1000], d.alert_id, d.receiver))
+
+    def mark_dead(self, d: Delivery, error: str) -> None:
+        self._update("UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ? "
+                     "WHERE alert_id = ? AND receiver = ?", (error[:1000], d.alert_id, d.receiver))
+
+    def _update(self, sql: str, args: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries by status (for logs, metrics and ``crisiswatch outbox``)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+
+    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT alert_id, receiver, status, attempts, last_error, created, delivered FROM deliveries"
+        args: tuple[Any, ...] = ()
+        if status:
+            sql += " WHERE status = ?"
+            args = (status,)
+        with self._lock:
+            cur = self._db.execute(sql + " ORDER BY created, alert_id, receiver", args)
+            names = [c[0] for c in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """The ``[outbox]`` table."""
+
+    path: str = ""
+    """SQLite file of the outbox; required when ``[[receivers]]`` are configured."""
+    backoff_s: float = 5.0
+    max_backoff_s: float = 600.0
+    give_up_after_s: float = 24 * 3600.0
+    """A delivery still failing this long after its alert was written is marked dead."""
+    rate_per_minute: float = 30.0
+    """At most this many sends a minute to one receiver."""
+    poll_s: float = 1.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        outbox: Outbox,
+        notifiers: Mapping[str, Notifier],
+        settings: DispatchSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.notifiers = dict(notifiers)
+        self.settings = settings or DispatchSettings()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._next_send: dict[str, float] = {}
+        self.sent = 0
+        self.failed = 0
+        self.dead = 0
+
+    def run_once(self) -> int:
+        """Attempt every due delivery (respecting each receiver's rate); returns attempts made."""
+        attempts = 0
+        spacing = 60.0 / self.settings.rate_per_minute
+        for d in self.outbox.due():
+            now = self.clock()
+            if self._next_send.get(d.receiver, 0.0) > now:
+                continue  # rate-limited: stays due, picked up at a later run
+            notifier = self.notifiers.get(d.receiver)
+            if notifier is None:
+                self.outbox.mark_dead(d, f"receiver {d.receiver!r} is no longer configured")
+                self.dead += 1
+                continue
+            self._next_send[d.receiver] = now + spacing
+            attempts += 1
+            try:
+                notifier.send(d.event)
+            except NotifierError as exc:
+                self._failed(d, exc, now)
+                continue
+            except Exception as exc:  # a bug in a notifier must not stop the others
+                log.exception("notifier %s crashed on %s", d.receiver, d.alert_id)
+                self._failed(d, NotifierError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+                continue
+            self.outbox.mark_delivered(d)
+            self.sent += 1
+        return attempts
+
+    def _failed(self, d: Delivery, exc: NotifierError, now: float) -> None:
+        self.failed += 1
+        error = str(exc)
+        if not exc.retryable or now - d.created >= self.settings.give_up_after_s:
+            self.outbox.mark_dead(d, error)
+            self.dead += 1
+            log.error("giving up delivering %s to %s: %s", d.alert_id, d.receiver, error)
+            return
+        delay = exc.retry_after_s if exc.retry_after_s is not None else self.backoff(d.attempts + 1)
+        self.outbox.mark_retry(d, error, now + delay)
+        log.warning("delivery of %s to %s failed (%s); attempt %d, next in %.0f s", d.alert_id, d.receiver,
+                    error, d.attempts + 1, delay)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter, at least a second."""
+        cap = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (attempt - 1))
+        return max(1.0, self.rng.uniform(0, cap))
+
+    def run(self, stop: threading.Event) -> None:
+        """Dispatch until ``stop`` is set, then one last round."""
+        while not stop.is_set():
+            self.run_once()
+            stop.wait(self.settings.poll_s)
+        self.run_once()
+
+
+class OutboxSink:
+    """The alert sink that writes events to the outbox for every receiver (see module docstring)."""
+
+    def __init__(self, outbox: Outbox, receivers: Sequence[str]) -> None:
+        self.outbox = outbox
+        self.receivers = list(receivers)
+        self._pending: list[AlertEvent] = []
+
+    def emit(self, events: Sequence[AlertEvent]) -> None:
+        self._pending.extend(events)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.outbox.enqueue(self._pending, self.receivers)
+            self._pending.clear()

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.simulator import demo_simulation
+from listener.offline import run_items
+from listener.outbox import Outbox, OutboxSink
+from listener.pipeline import PipelineSettings
+
+EVENTS = run_items(demo_simulation().items(), PipelineSettings()).events
+
+
+def test_enqueue_is_idempotent_by_alert_id_and_receiver(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db", clock=lambda: 100.0)
+    assert box.enqueue(EVENTS, ["slack", "pager"]) == 2 * len(EVENTS)
+    assert box.enqueue(EVENTS, ["slack", "pager"]) == 0  # a replayed batch adds nothing
+    assert box.enqueue(EVENTS[:1], ["mail"]) == 1
+    assert box.counts() == {"pending": 2 * len(EVENTS) + 1}
+
+
+def test_the_outbox_survives_a_restart(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db", clock=lambda: 100.0)
+    sink = OutboxSink(box, ["slack"])
+    sink.emit(EVENTS)
+    assert box.counts() == {}  # nothing is written before flush
+    sink.flush()
+    box.close()  # the process dies here, before anything was sent
+    again = Outbox(tmp_path / "outbox.db", clock=lambda: 100.0)
+    due = again.due()
+    assert [d.alert_id for d in due] == [e.id for e in EVENTS]
+    assert due[0].event == EVENTS[0].to_dict()
+
+
+def test_delivered_and_dead_are_not_due_and_retries_wait(tmp_path: Path) -> None:
+    now = [100.0]
+    box = Outbox(tmp_path / "outbox.db", clock=lambda: now[0])
+    box.enqueue(EVENTS[:3], ["r"])
+    first, second, third = box.due()
+    box.mark_delivered(first)
+    box.mark_dead(second, "400 invalid_payload")
+    box.mark_retry(third, "503", at=160.0)
+    assert box.due() == []
+    now[0] = 160.0
+    assert [d.alert_id for d in box.due()] == [third.alert_id] and box.due()[0].attempts == 1
+    assert box.counts() == {"delivered": 1, "dead": 1, "pending": 1}
+    assert box.rows("dead")[0]["last_error"] == "400 invalid_payload"
