@@ -18,6 +18,9 @@ How:
   after ``give_up_after_s`` is marked ``dead`` with its error: kept, counted
   and logged, never silently dropped.
 * Sends to one receiver are spaced by its ``rate_per_minute``.
+* A crisis's transitions reach a receiver in order: a later one waits while an
+  earlier one to the same receiver is still pending (a ``triggered`` retried
+  after its ``resolved`` would reopen a PagerDuty incident nobody closes).
 
 What it cannot do: a crash *after* a receiver accepted an alert but *before*
 the row was marked delivered sends it again on restart.  Every notifier passes
@@ -52,6 +55,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_id     TEXT NOT NULL,
     receiver     TEXT NOT NULL,
+    crisis_id    TEXT NOT NULL,
+    seq          INTEGER NOT NULL,                  -- transition number within the crisis
     payload      BLOB NOT NULL,
     status       TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered | dead
     attempts     INTEGER NOT NULL DEFAULT 0,
@@ -62,7 +67,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (alert_id, receiver)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt);
+CREATE INDEX IF NOT EXISTS deliveries_crisis ON deliveries (receiver, crisis_id, seq);
 """
+
+
+def transition_number(event: AlertEvent) -> int:
+    """The n of ``<crisis id>:<n>:<status>`` (see detectors/events.py)."""
+    return int(event.id.rsplit(":", 2)[1])
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,8 @@ class Outbox:
     def enqueue(self, events: Sequence[AlertEvent], receivers: Sequence[str]) -> int:
         """Store each event for each receiver (one transaction); returns the rows actually added."""
         now = self.clock()
-        rows = [(e.id, r, orjson.dumps(e.to_dict()), now, now) for e in events for r in receivers]
+        rows = [(e.id, r, e.crisis_id, transition_number(e), orjson.dumps(e.to_dict()), now, now)
+                for e in events for r in receivers]
         if not rows:
             return 0
         with self._lock:
@@ -96,8 +108,8 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO deliveries (alert_id, receiver, payload, next_attempt, created) "
-                    "VALUES (?, ?, ?, ?, ?)", rows)
+                    "INSERT OR IGNORE INTO deliveries (alert_id, receiver, crisis_id, seq, payload, next_attempt, "
+                    "created) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -105,11 +117,15 @@ class Outbox:
             return self._db.total_changes - before
 
     def due(self, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due, oldest first."""
+        """Pending deliveries whose next attempt is due and whose crisis's earlier transitions
+        to the same receiver are no longer pending, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT alert_id, receiver, payload, attempts, created FROM deliveries "
-                "WHERE status = 'pending' AND next_attempt <= ? ORDER BY created, alert_id, receiver LIMIT ?",
+                "SELECT alert_id, receiver, payload, attempts, created FROM deliveries d "
+                "WHERE status = 'pending' AND next_attempt <= ? AND NOT EXISTS ("
+                "  SELECT 1 FROM deliveries e WHERE e.receiver = d.receiver AND e.crisis_id = d.crisis_id"
+                "  AND e.seq < d.seq AND e.status = 'pending') "
+                "ORDER BY created, seq, alert_id, receiver LIMIT ?",
                 (self.clock(), limit)).fetchall()
         return [Delivery(a, r, orjson.loads(p), n, c) for a, r, p, n, c in rows]
 
@@ -205,8 +221,9 @@ class Dispatcher:
                 self._failed(d, exc, now)
                 continue
             except Exception as exc:  # a bug in a notifier must not stop the others
-                log.exception("notifier %s crashed on %s", d.receiver, d.alert_id)
-                self._failed(d, NotifierError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+                # Only the exception's type: its message or traceback could hold a secret.
+                log.error("notifier %s crashed on %s: %s", d.receiver, d.alert_id, type(exc).__name__)
+                self._failed(d, NotifierError(f"notifier crashed: {type(exc).__name__}", retryable=True), now)
                 continue
             self.outbox.mark_delivered(d)
             self.sent += 1
