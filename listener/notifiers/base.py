@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 
@@ -37,4 +38,38 @@ def secret(table: Mapping[str, Any], key: str, where: str, env: Mapping[str, str
     value = env.get(var)
     if not value:
         raise NotifierConfigError(f"{where}.{key}: the environment variable {var} is not set")
+    return value
+
+
+DEFAULT_TIMEOUT_S = 10.0
+COMMON_KEYS = ("type", "name")
+
+
+def options(table: Mapping[str, Any], where: str, kind: str, allowed: Mapping[str, type | tuple[type, ...]],
+            required: Iterable[str] = ()) -> tuple[str, dict[str, Any]]:
+    """Check a ``[[receivers]]`` table: returns (name, the type's own keys) or raises NotifierConfigError."""
+    name = table.get("name", kind)
+    if not isinstance(name, str) or not name.strip():
+        raise NotifierConfigError(f"{where}.name must be a non-empty string (it names the receiver in the outbox)")
+    for key in required:
+        if key not in table:
+            raise NotifierConfigError(f"{where}.{key} is required for type = {kind!r}")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in COMMON_KEYS:
+            continue
+        if key not in allowed:
+            raise NotifierConfigError(f"unknown key {where}.{key}: remove it; the keys of type = {kind!r} are "
+                                      f"{', '.join((*COMMON_KEYS, *sorted(allowed)))}")
+        want = allowed[key]
+        if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
+            raise NotifierConfigError(f"{where}.{key} has the wrong type ({type(value).__name__})")
+        out[key] = value
+    return name.strip(), out
+
+
+def timeout_option(opts: Mapping[str, Any], where: str) -> float:
+    value = float(opts.get("timeout_s", DEFAULT_TIMEOUT_S))
+    if not math.isfinite(value) or value <= 0:
+        raise NotifierConfigError(f"{where}.timeout_s must be a positive number of seconds (default 10)")
     return value

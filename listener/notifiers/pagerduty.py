@@ -70,17 +70,15 @@ from typing import Any
 
 import orjson
 
-from .base import NotifierConfigError, NotifierError, secret
-from .webhook import (
+from .base import (
     DEFAULT_TIMEOUT_S,
-    Redactor,
-    check_answer,
-    check_http_url,
-    destination,
-    http_post,
+    NotifierConfigError,
+    NotifierError,
     options,
+    secret,
     timeout_option,
 )
+from .http import Redactor, check_answer, check_http_url, destination, http_post
 
 log = logging.getLogger(__name__)
 

@@ -77,8 +77,6 @@ first (triggered) event: ``docs/slack-message-example.json``.
 from __future__ import annotations
 
 import difflib
-import email.utils
-import http.client
 import json
 import time
 import urllib.error
@@ -87,7 +85,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from .base import NotifierConfigError, NotifierError, secret
+from .base import NotifierConfigError, secret
+from .http import Redactor, check_answer, http_post, url_secrets
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -380,29 +379,6 @@ def render_payload(event: Mapping[str, Any], link_base: str | None = None) -> di
 
 # --- delivery ---------------------------------------------------------------------------------------
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class SlackNotifier:
     """Posts one Block Kit message per alert event to a Slack incoming webhook."""
 
@@ -412,7 +388,7 @@ class SlackNotifier:
         self.link_base = link_base
         self.timeout_s = timeout_s
         self.__url = webhook_url
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._redact = Redactor(url_secrets(webhook_url))
 
     def __repr__(self) -> str:
         return f"SlackNotifier(name={self.name!r}, link_base={self.link_base!r}, timeout_s={self.timeout_s!r})"
@@ -420,54 +396,14 @@ class SlackNotifier:
     def payload(self, event: Mapping[str, Any]) -> dict[str, Any]:
         return render_payload(event, self.link_base)
 
-    def _scrub(self, text: str) -> str:
-        url = self.__url
-        path = urllib.parse.urlsplit(url).path
-        text = text.replace(url, "<webhook URL>")
-        if len(path) > 1:
-            text = text.replace(path, "<webhook path>")
-        return text
-
     def send(self, event: Mapping[str, Any]) -> None:
         body = json.dumps(self.payload(event), ensure_ascii=False).encode("utf-8")
-        req = urllib.request.Request(self.__url, data=body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "crisiswatch-slack-notifier",
-        })
-        where = f"slack receiver {self.name!r}"
-        try:
-            with self._opener.open(req, timeout=self.timeout_s) as resp:
-                resp.read(4096)
-            return
-        except urllib.error.HTTPError as exc:
-            status, headers = exc.code, exc.headers
-            try:
-                answer = one_line(exc.read(512).decode("utf-8", "replace"))[:200]
-            except Exception:  # noqa: BLE001 - the status alone decides what to do
-                answer = ""
-            exc.close()
-        except TimeoutError:
-            raise NotifierError(f"{where}: no answer within {self.timeout_s:g} s", retryable=True) from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                raise NotifierError(f"{where}: no answer within {self.timeout_s:g} s", retryable=True) from None
-            raise NotifierError(f"{where}: cannot reach Slack: {self._scrub(str(reason))}",
-                                retryable=True) from None
-        except (http.client.HTTPException, OSError) as exc:
-            raise NotifierError(f"{where}: connection failed: {self._scrub(type(exc).__name__ + ': ' + str(exc))}",
-                                retryable=True) from None
-        answer = self._scrub(answer)
-        said = f" {answer!r}" if answer else ""
-        if status == 429:
-            raise NotifierError(f"{where}: rate limited by Slack (HTTP 429{said})", retryable=True,
-                                retry_after_s=_retry_after(headers.get("Retry-After") if headers else None))
-        if status >= 500 or status == 408:
-            raise NotifierError(f"{where}: Slack answered HTTP {status}{said}; will retry", retryable=True)
-        hint = _REFUSALS.get(answer)
-        hint = f": {hint}" if hint else (": Slack does not redirect webhooks; check the URL"
-                                          if 300 <= status < 400 else "")
-        raise NotifierError(f"{where}: Slack refused the message with HTTP {status}{said}{hint}", retryable=False)
+        what = f"slack receiver {self.name!r}"
+        answer = http_post(self.__url, body, {"Content-Type": "application/json; charset=utf-8"},
+                           self.timeout_s, what, self._redact)
+        said = one_line(answer.body[:512].decode("utf-8", "replace"))[:200]
+        hint = _REFUSALS.get(said)
+        check_answer(answer, what, self._redact, time.time(), detail=f"{said}: {hint}" if hint else said)
 
 
 def build(table: Mapping[str, Any], where: str, env: Mapping[str, str]) -> SlackNotifier:

@@ -19,14 +19,8 @@ import pytest
 from detectors import AlertEvent, Severity, Status
 from listener.alerts import to_json
 from listener.notifiers.base import NotifierConfigError, NotifierError
-from listener.notifiers.webhook import (
-    WebhookNotifier,
-    build,
-    header_value,
-    retry_after,
-    sign,
-    verify_signature,
-)
+from listener.notifiers.http import retry_after
+from listener.notifiers.webhook import WebhookNotifier, build, header_value, sign, verify_signature
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 
 NOW = 1_790_000_000.0
