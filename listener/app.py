@@ -33,6 +33,7 @@ from .broker import EmbeddedBroker
 from .config import Config, ConfigError
 from .notifiers.registry import build_notifiers
 from .outbox import Dispatcher, Outbox, OutboxSink
+from .routing import Router, routes_from_config
 from .service import Listener
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ def delivery(config: Config) -> tuple[list[AlertSink], Dispatcher | None]:
     if not config.outbox.path:
         raise ConfigError("[[receivers]] need a durable outbox: set [outbox] path = \"/data/outbox.db\"")
     notifiers = build_notifiers(config.receivers)
+    router = Router(routes_from_config(config.routes, list(notifiers)), list(notifiers))
     outbox = Outbox(config.outbox.path)
-    return [OutboxSink(outbox, list(notifiers))], Dispatcher(outbox, notifiers, config.outbox)
+    return [OutboxSink(outbox, router.receivers)], Dispatcher(outbox, notifiers, config.outbox)
 
 
 @contextmanager

@@ -85,6 +85,8 @@ class Config:
     """``[[receivers]]`` tables (webhook, slack, pagerduty, email); checked by
     :func:`listener.notifiers.registry.build_notifiers`."""
     outbox: DispatchSettings = field(default_factory=DispatchSettings)
+    routes: tuple[Mapping[str, Any], ...] = ()
+    """``[[routes]]`` tables; checked by :func:`listener.routing.routes_from_config`."""
 
     @property
     def pipeline(self) -> PipelineSettings:

@@ -256,11 +256,14 @@ class Dispatcher:
 
 
 class OutboxSink:
-    """The alert sink that writes events to the outbox for every receiver (see module docstring)."""
+    """The alert sink that writes each event to the outbox for its receivers (see module docstring).
 
-    def __init__(self, outbox: Outbox, receivers: Sequence[str]) -> None:
+    ``receivers`` is a fixed list or a function of the event (the router).
+    """
+
+    def __init__(self, outbox: Outbox, receivers: Sequence[str] | Callable[[AlertEvent], Sequence[str]]) -> None:
         self.outbox = outbox
-        self.receivers = list(receivers)
+        self._receivers = receivers if callable(receivers) else (lambda _e, r=tuple(receivers): r)
         self._pending: list[AlertEvent] = []
 
     def emit(self, events: Sequence[AlertEvent]) -> None:
@@ -268,5 +271,9 @@ class OutboxSink:
 
     def flush(self) -> None:
         if self._pending:
-            self.outbox.enqueue(self._pending, self.receivers)
+            by_receivers: dict[tuple[str, ...], list[AlertEvent]] = {}
+            for e in self._pending:
+                by_receivers.setdefault(tuple(self._receivers(e)), []).append(e)
+            for receivers, events in by_receivers.items():
+                self.outbox.enqueue(events, receivers)
             self._pending.clear()
