@@ -67,7 +67,7 @@ from .http import HttpClient, SourceUnavailable
 from .mention import MAX_FIELD_CHARS, MAX_TEXT_CHARS
 from .options import take
 from .post import Post
-from .source import Item, Rejected, SourceConfigError, SourceContext
+from .source import Item, Rejected, SourceConfigError, SourceContext, poll_forever
 from .text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -169,10 +169,7 @@ class HackerNewsSource:
     # -- the source protocol ----------------------------------------------------
 
     def items(self) -> Iterator[Item]:
-        while not self.stop.is_set():
-            yield from self.poll_once()
-            if self.stop.wait(self.interval_s):
-                break
+        return poll_forever(self.poll_once, self.stop, self.interval_s)
 
     def poll_once(self) -> Iterator[Item]:
         """One search per query, every page; the checkpoint is saved after each page."""

@@ -128,7 +128,7 @@ from .http import HttpClient, Response, SourceUnavailable
 from .mention import EARLIEST_YEAR, LATEST_YEAR, MAX_FIELD_CHARS, MAX_TEXT_CHARS
 from .options import take
 from .post import Post
-from .source import Item, Rejected, SourceConfigError, SourceContext
+from .source import Item, Rejected, SourceConfigError, SourceContext, poll_forever
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +262,7 @@ class RedditSource:
     # -- the source ----------------------------------------------------------------------------
 
     def items(self) -> Iterator[Item]:
-        while not self.ctx.stop.is_set():
-            yield from self.poll_once()
-            if self.ctx.stop.wait(self.interval_s):
-                break
+        return poll_forever(self.poll_once, self.ctx.stop, self.interval_s)
 
     def poll_once(self) -> Iterator[Item]:
         """One pass over every listing; saves the checkpoint as items are handed on."""

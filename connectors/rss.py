@@ -61,7 +61,7 @@ from .http import HttpClient, Response, SourceUnavailable
 from .mention import MAX_FIELD_CHARS, MAX_TEXT_CHARS
 from .options import take
 from .post import Post
-from .source import Item, Rejected, SourceConfigError, SourceContext
+from .source import Item, Rejected, SourceConfigError, SourceContext, poll_forever
 from .text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,7 @@ class RssSource:
     # -- the source protocol ----------------------------------------------------
 
     def items(self) -> Iterator[Item]:
-        while not self.stop.is_set():
-            yield from self.poll_once()
-            if self.stop.wait(self.interval_s):
-                break
+        return poll_forever(self.poll_once, self.stop, self.interval_s)
 
     def poll_once(self) -> Iterator[Item]:
         """One round over every feed: new posts and rejects; checkpoint saved after each feed."""

@@ -83,6 +83,15 @@ class Source(Protocol):
         ...
 
 
+def poll_forever(poll_once: Callable[[], Iterable[Item]], stop: threading.Event,
+                 interval_s: float) -> Iterator[Item]:
+    """The polling sources' loop: a round of ``poll_once()``, then wait ``interval_s`` or until stopped."""
+    while not stop.is_set():
+        yield from poll_once()
+        if stop.wait(interval_s):
+            break
+
+
 def paced(
     items: Iterable[Item],
     speed: float | None,

@@ -28,7 +28,14 @@ from typing import NamedTuple
 from .baseline import BaselineConfig, Expectation, SeasonalBaseline
 from .buckets import MentionDigest, MinuteBucket
 from .events import AlertEvent, Severity, Status, crisis_id, iso
-from .explain import TermBackground, brand_words, distinctive_terms, playbook, representative, terms_of
+from .explain import (
+    TermBackground,
+    brand_words,
+    distinctive_terms,
+    playbook,
+    representative,
+    terms_of,
+)
 from .lifecycle import Lifecycle, Phase, Transition
 from .signals import WindowSignal, poisson_tail, window_signal
 
@@ -118,11 +125,11 @@ class CrisisDetector:
         self.config = config or DetectorConfig()
         self.baseline = SeasonalBaseline(self.config.baseline)
         self.lifecycle = Lifecycle(self.config.trigger_minutes, self.config.quiet_minutes)
-        self.background = TermBackground(self.config.background_mentions, brand_words(brand))
+        self._exclude = brand_words(brand)
+        self.background = TermBackground(self.config.background_mentions, self._exclude)
         self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self.config.window_minutes)
         self._unlearned: deque[tuple[MinuteBucket, Expectation]] = deque()
         """Quiet minutes waiting ``window_minutes`` before the baseline learns them."""
-        self._exclude = brand_words(brand)
         self.last_minute: int | None = None
 
     def update(self, bucket: MinuteBucket) -> tuple[Reading, list[AlertEvent]]:
