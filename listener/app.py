@@ -8,12 +8,13 @@ together and shutting them down cleanly.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -31,9 +32,8 @@ from connectors.source import Rejected, Source, SourceContext, paced
 from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
 from .broker import EmbeddedBroker
 from .config import Config, ConfigError
-from .notifiers.registry import build_notifiers
-from .outbox import Dispatcher, Outbox, OutboxSink
-from .routing import Router, routes_from_config
+from .api import api_token, serving
+from .notify import Notify, OnCallStack
 from .service import Listener
 
 log = logging.getLogger(__name__)
@@ -70,37 +70,47 @@ def build_sinks(config: Config, producer: Producer, console: TextIO | None = Non
     return sinks
 
 
-def delivery(config: Config) -> tuple[list[AlertSink], Dispatcher | None]:
-    """The outbox sink and its dispatcher for the configured ``[[receivers]]`` (none: no outbox).
-
-    Built at start-up so that a bad receiver or a missing secret fails before
-    anything runs.
-    """
-    if not config.receivers:
-        return [], None
-    if not config.outbox.path:
-        raise ConfigError("[[receivers]] need a durable outbox: set [outbox] path = \"/data/outbox.db\"")
-    notifiers = build_notifiers(config.receivers)
-    router = Router(routes_from_config(config.routes, list(notifiers)), list(notifiers))
-    outbox = Outbox(config.outbox.path)
-    return [OutboxSink(outbox, router.receivers)], Dispatcher(outbox, notifiers, config.outbox)
+def run_notify(config: Config, stack: OnCallStack, stop: threading.Event,
+               until: Callable[[], bool] | None = None) -> Notify:
+    """The notify role in the foreground (with its HTTP API when configured) until ``stop`` is set."""
+    token = api_token(config.oncall, os.environ) if config.oncall.http_listen else ""
+    producer = Producer(config.kafka)
+    notify = Notify(config, stack, producer)
+    api = serving(stack.store, config.oncall.http_listen, token) if token else nullcontext()
+    try:
+        with api:
+            notify.run(stop, until)
+    finally:
+        producer.close()
+        stack.outbox.close()
+    return notify
 
 
 @contextmanager
-def dispatching(dispatcher: Dispatcher | None) -> Iterator[None]:
-    """Run the dispatcher in a thread for the duration of the block; a last round at the end."""
-    if dispatcher is None:
+def notifying(config: Config, stack: OnCallStack | None) -> Iterator[None]:
+    """Run the notify role in a thread for the duration of the block (``crisiswatch run``)."""
+    if stack is None:
         yield
         return
     stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run_notify(config, stack, stop)
+        except BaseException as exc:  # reported below, never swallowed
+            log.exception("the notify role failed")
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="notify", daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
-        thread.join(timeout=30)
-        dispatcher.outbox.close()
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -40,13 +40,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         build_sinks,
         configured_matcher,
         configured_sources,
-        delivery,
-        dispatching,
         ingest,
         kafka_ready,
+        notifying,
         source_context,
         stop_on_signals,
     )
+    from .notify import build_oncall
     from .service import Listener
 
     config = _config(args)
@@ -54,18 +54,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     ctx = source_context(config, stop)
     sources = configured_sources(config, ctx)
     configured_matcher(config)
-    outbox_sinks, dispatcher = delivery(config)
+    stack = build_oncall(config)
+    _check_api(config)
     if not sources:
         logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
     stop_on_signals(stop)
-    with kafka_ready(config) as config, dispatching(dispatcher):
+    with kafka_ready(config) as config, notifying(config, stack):
         producer = Producer(config.kafka)
         feeder = threading.Thread(target=ingest, args=(config, stop, sources),
                                   kwargs={"producer": producer, "checkpoints": ctx.checkpoints},
                                   name="ingest", daemon=True)
         feeder.start()
         try:
-            Listener(config, producer, build_sinks(config, producer) + outbox_sinks).run(stop)
+            Listener(config, producer, build_sinks(config, producer)).run(stop)
         finally:
             stop.set()
             feeder.join(timeout=10)
@@ -103,20 +104,151 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_listen(args: argparse.Namespace) -> int:
     from connectors.kafka import Producer
 
-    from .app import build_sinks, delivery, dispatching, kafka_ready, stop_on_signals
+    from .app import build_sinks, kafka_ready, stop_on_signals
     from .service import Listener
 
     config = _config(args)
     _require_shared_broker(config, "listen")
-    outbox_sinks, dispatcher = delivery(config)
     stop = threading.Event()
     stop_on_signals(stop)
-    with kafka_ready(config) as config, dispatching(dispatcher):
+    with kafka_ready(config) as config:
         producer = Producer(config.kafka)
         try:
-            Listener(config, producer, build_sinks(config, producer) + outbox_sinks).run(stop)
+            Listener(config, producer, build_sinks(config, producer)).run(stop)
         finally:
             producer.close()
+    return 0
+
+
+def _check_api(config: Config) -> None:
+    import os
+
+    from .api import api_token, parse_listen
+
+    if config.oncall.http_listen:
+        parse_listen(config.oncall.http_listen)
+        api_token(config.oncall, os.environ)
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """The notify role alone: alerts topic -> routes, escalation, silences, actions -> receivers."""
+    from .app import kafka_ready, run_notify, stop_on_signals
+    from .notify import build_oncall
+
+    config = _config(args)
+    _require_shared_broker(config, "notify")
+    stack = build_oncall(config)
+    if stack is None:
+        raise ConfigError("no [[receivers]] or [[actions]] configured: 'notify' has nobody to notify")
+    _check_api(config)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    with kafka_ready(config) as config:
+        run_notify(config, stack, stop)
+    return 0
+
+
+def _minutes(text: str) -> float:
+    """``90``, ``90m``, ``2h``, ``1d`` as minutes (the CLI's durations)."""
+    units = {"m": 1, "h": 60, "d": 1440}
+    text = text.strip().lower()
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        value = float(number) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 90m, 2h or 1d") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return value
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    """Acknowledge a crisis: stops its escalation and tells everyone notified who took it."""
+    from .oncall import UnknownCrisis
+    from .notify import open_store
+
+    store = open_store(_config(args))
+    try:
+        c = store.acknowledge(args.crisis_id, args.by, args.note or "")
+    except (UnknownCrisis, ValueError) as exc:
+        print(f"crisiswatch ack: {str(exc).strip(chr(34) + chr(39))}", file=sys.stderr)
+        return 1
+    if c["acked_by"] != args.by.strip():
+        print(f"{c['crisis_id']} was already acknowledged by {c['acked_by']} after {c['ack_min']} min")
+        return 0
+    target = "within" if c["ack_within_target"] else "outside"
+    print(f"{c['crisis_id']} acknowledged by {c['acked_by']} after {c['ack_min']} min "
+          f"({target} the {store.ack_target_minutes:g}-minute target)")
+    return 0
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    import time
+    from datetime import datetime, timezone
+
+    from .notify import open_store
+
+    store = open_store(_config(args))
+
+    def stamp(t: float) -> str:
+        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    if args.action == "add":
+        if not args.brand and not args.route:
+            raise ConfigError("say what to mute: --brand NAME and/or --route NAME")
+        now = time.time()
+        try:
+            sid = store.add_silence(args.brand or "", args.route or "", now, now + args.duration * 60, args.by,
+                                    args.comment, "cli")
+        except ValueError as exc:
+            print(f"crisiswatch silence: {exc}", file=sys.stderr)
+            return 1
+        print(f"silence {sid}: {args.brand or 'every brand'} on {args.route or 'every route'} until "
+              f"{stamp(now + args.duration * 60)}")
+        return 0
+    if args.action == "expire":
+        if args.id is None:
+            raise ConfigError("say which silence to expire: crisiswatch silence expire ID (see 'silence list')")
+        if not store.expire_silence(args.id):
+            print(f"crisiswatch silence: no active silence {args.id}", file=sys.stderr)
+            return 1
+        print(f"silence {args.id} expired")
+        return 0
+    rows = store.silences()
+    if not rows:
+        print("no active silences")
+    for r in rows:
+        print(f"{r['id']:>4}  {r['brand'] or '*':<16} {r['route'] or '*':<16} {stamp(r['starts'])} -> "
+              f"{stamp(r['ends'])}  by {r['created_by']} ({r['origin']}): {r['comment']}")
+    return 0
+
+
+def cmd_crises(args: argparse.Namespace) -> int:
+    """Crises with their response times: detection delay, time to acknowledge (against the target), duration."""
+    import orjson
+
+    from .notify import open_store
+
+    store = open_store(_config(args))
+    crises = store.crises(open_only=args.open)
+    summary = store.summary(crises)
+    if args.json:
+        for c in crises:
+            sys.stdout.write(orjson.dumps(c).decode() + "\n")
+        sys.stdout.write(orjson.dumps({"summary": summary}).decode() + "\n")
+        return 0
+    print(f"{'crisis':<28} {'sev':<8} {'status':<8} {'detect':>6} {'ack':>6}  {'by':<14} {'lasted':>7}")
+    for c in crises:
+        ack = f"{c['ack_min']:g}m" if c["ack_min"] is not None else "-"
+        late = "!" if c["ack_within_target"] is False else " "
+        lasted = f"{c['duration_min']:g}m" if c["duration_min"] is not None else "-"
+        print(f"{c['crisis_id']:<28} {c['severity']:<8} {c['status']:<8} {c['detected_after_min']:>5g}m "
+              f"{ack:>6}{late} {c['acked_by'] or '-':<14} {lasted:>7}")
+    s = summary
+    print(f"\n{s['crises']} crises, {s['acknowledged']} acknowledged, {s['ack_within_target']} within the "
+          f"{s['ack_target_minutes']:g}-minute target (! = late); median time to acknowledge: "
+          f"{s['median_ack_min'] if s['median_ack_min'] is not None else '-'} min; median duration: "
+          f"{s['median_duration_min'] if s['median_duration_min'] is not None else '-'} min")
     return 0
 
 
@@ -210,10 +342,35 @@ def parser() -> argparse.ArgumentParser:
         ("run", cmd_run, "the long-running service: configured sources and the listener"),
         ("ingest", cmd_ingest, "only the connectors: publish configured sources to Kafka"),
         ("listen", cmd_listen, "only the listener (scale out by starting more in the same group)"),
+        ("notify", cmd_notify, "only alert delivery: routes, escalation, silences, actions (run exactly one)"),
     ):
         s = sub.add_parser(name, help=text)
         s.add_argument("--config", help="TOML configuration file")
         s.set_defaults(func=func)
+
+    s = sub.add_parser("ack", help="acknowledge a crisis: stops its escalation, records the response time")
+    s.add_argument("crisis_id", metavar="CRISIS_ID", help="e.g. acme:20261123T1402Z (in every alert)")
+    s.add_argument("--by", required=True, help="who takes it")
+    s.add_argument("--note", help="what happens next, for the others")
+    s.add_argument("--config", help="TOML configuration file ([outbox] path)")
+    s.set_defaults(func=cmd_ack)
+
+    s = sub.add_parser("silence", help="mute notifications for a brand and/or a route for a while")
+    s.add_argument("action", choices=("add", "list", "expire"))
+    s.add_argument("id", nargs="?", type=int, help="the silence to expire")
+    s.add_argument("--brand")
+    s.add_argument("--route")
+    s.add_argument("--for", dest="duration", type=_minutes, default=60.0, help="90m, 2h, 1d (default 60 min)")
+    s.add_argument("--by", default="", help="who mutes")
+    s.add_argument("--comment", default="", help="why")
+    s.add_argument("--config", help="TOML configuration file ([outbox] path)")
+    s.set_defaults(func=cmd_silence)
+
+    s = sub.add_parser("crises", help="crises and their response times (time to acknowledge, duration)")
+    s.add_argument("--open", action="store_true", help="only the open ones")
+    s.add_argument("--json", action="store_true", help="JSON lines, then a summary line")
+    s.add_argument("--config", help="TOML configuration file ([outbox] path)")
+    s.set_defaults(func=cmd_crises)
 
     s = sub.add_parser("detect", help="offline detection on a JSON-lines file, no Kafka")
     s.add_argument("--input", required=True, help="mentions, one wire-format JSON object per line")

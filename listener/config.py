@@ -72,6 +72,22 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class OnCallSettings:
+    """The ``[oncall]`` table: the notify role's promise, API and consumer group."""
+
+    ack_target_minutes: float = 15.0
+    """The response-time promise: someone acknowledges a crisis within this many minutes of its first
+    notice.  Shown in every alert and measured per crisis (``crisiswatch crises``)."""
+    http_listen: str = ""
+    """``host:port`` of the on-call HTTP API (acknowledge, silences, crises); empty = off.  Bind it to
+    loopback (``127.0.0.1:8787``) or put it behind a TLS proxy."""
+    token_env: str = ""
+    """The environment variable that holds the API's bearer token (required with ``http_listen``)."""
+    group_id: str = "crisiswatch-notify"
+    """The notify role's consumer group on the alerts topic."""
+
+
+@dataclass(frozen=True)
 class Config:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     listener: ListenerSettings = field(default_factory=ListenerSettings)
@@ -87,6 +103,12 @@ class Config:
     outbox: DispatchSettings = field(default_factory=DispatchSettings)
     routes: tuple[Mapping[str, Any], ...] = ()
     """``[[routes]]`` tables; checked by :func:`listener.routing.routes_from_config`."""
+    actions: tuple[Mapping[str, Any], ...] = ()
+    """``[[actions]]`` tables (e.g. pause scheduled posts); checked by
+    :func:`listener.notifiers.action.build_actions`."""
+    silences: tuple[Mapping[str, Any], ...] = ()
+    """``[[silences]]`` tables; checked by :func:`listener.notify.silences_from_config`."""
+    oncall: OnCallSettings = field(default_factory=OnCallSettings)
 
     @property
     def pipeline(self) -> PipelineSettings:
@@ -219,6 +241,7 @@ _POSITIVE = {
                  "dedup_minutes"),
     "detector": ("window_minutes", "trigger_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
                  "p_value", "dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
+    "oncall": ("ack_target_minutes",),
     "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s"),
     "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
                           "mature_minutes", "clip_sigmas"),

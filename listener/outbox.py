@@ -5,12 +5,13 @@ restart in between, and nobody may be paged twice for one transition.
 
 How:
 
-* The listener's :class:`OutboxSink` writes every alert event, once per
-  receiver, into a SQLite database in the data directory *before* the Kafka
-  offsets of its batch are committed (``flush`` commits the transaction with
-  ``synchronous=FULL``).  The row key is ``(alert id, receiver)`` and inserts
-  ignore existing keys, so a batch replayed after a crash adds nothing: the
-  alert ids are deterministic.
+* The on-call engine (:mod:`listener.oncall`, in the ``notify`` role) writes
+  every notice, once per receiver, into a SQLite database in the data
+  directory — in the same transaction as its own state, and *before* the
+  Kafka offsets of the alert events behind it are committed
+  (``synchronous=FULL``).  The row key is ``(notice id, receiver)`` and
+  inserts ignore existing keys, so events read again after a crash add
+  nothing: the ids are deterministic.
 * A :class:`Dispatcher` (a thread of the service) sends what is due, marks it
   delivered, and on failure schedules the next attempt with exponential
   backoff and full jitter — or at the receiver's ``Retry-After``.  A delivery
@@ -18,7 +19,11 @@ How:
   after ``give_up_after_s`` is marked ``dead`` with its error: kept, counted
   and logged, never silently dropped.
 * Sends to one receiver are spaced by its ``rate_per_minute``.
-* A crisis's transitions reach a receiver in order: a later one waits while an
+* Actions (receivers ``action:<name>``, e.g. pausing scheduled posts) go
+  first, so the notices of the same round already show their outcome
+  (``decorate`` renders the crisis's current on-call view into each payload
+  at send time).
+* A crisis's notices reach a receiver in order: a later one waits while an
   earlier one to the same receiver is still pending (a ``triggered`` retried
   after its ``resolved`` would reopen a PagerDuty incident nobody closes).
 
@@ -38,14 +43,13 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-from detectors import AlertEvent
 
 from .notifiers.base import Notifier, NotifierError
 
@@ -53,12 +57,12 @@ log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
-    alert_id     TEXT NOT NULL,
+    alert_id     TEXT NOT NULL,                     -- the notice id (an alert id, or derived from one)
     receiver     TEXT NOT NULL,
     crisis_id    TEXT NOT NULL,
-    seq          INTEGER NOT NULL,                  -- transition number within the crisis
+    seq          INTEGER NOT NULL,                  -- notice number within the crisis (sets the order)
     payload      BLOB NOT NULL,
-    status       TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered | dead
+    status       TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered | dead | silenced
     attempts     INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL,
     last_error   TEXT,
@@ -67,67 +71,99 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (alert_id, receiver)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt);
-CREATE INDEX IF NOT EXISTS deliveries_crisis ON deliveries (receiver, crisis_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_crisis ON deliveries (crisis_id, receiver, seq);
 """
 
+ACTION_PREFIX = "action:"
+"""Receivers named ``action:<name>`` are actions (see :mod:`listener.notifiers.action`): sent first."""
 
-def transition_number(event: AlertEvent) -> int:
-    """The n of ``<crisis id>:<n>:<status>`` (see detectors/events.py)."""
-    return int(event.id.rsplit(":", 2)[1])
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification to write: the same payload for each of ``receivers``."""
+
+    id: str
+    crisis_id: str
+    seq: int
+    payload: Mapping[str, Any]
+    receivers: tuple[str, ...]
+    silenced: bool = False
+    """Recorded (status ``silenced``) for the audit trail, never sent."""
 
 
 @dataclass(frozen=True)
 class Delivery:
     alert_id: str
     receiver: str
+    crisis_id: str
     event: dict[str, Any]
     attempts: int
     created: float
 
 
 class Outbox:
+    """The SQLite database in the data directory: deliveries here, the on-call state in
+    :mod:`listener.oncall` (same file, same transactions)."""
+
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
 
-    def enqueue(self, events: Sequence[AlertEvent], receivers: Sequence[str]) -> int:
-        """Store each event for each receiver (one transaction); returns the rows actually added."""
-        now = self.clock()
-        rows = [(e.id, r, e.crisis_id, transition_number(e), orjson.dumps(e.to_dict()), now, now)
-                for e in events for r in receivers]
-        if not rows:
-            return 0
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable write (also across processes: ``crisiswatch ack`` writes here too)."""
         with self._lock:
-            before = self._db.total_changes
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO deliveries (alert_id, receiver, crisis_id, seq, payload, next_attempt, "
-                    "created) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return self._db.total_changes - before
+
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self._db.execute(sql, tuple(args))
+            names = [c[0] for c in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]  # type: ignore[misc]
+
+    def write(self, db: sqlite3.Connection, notices: Sequence[Notice]) -> int:
+        """Store each notice for each of its receivers inside ``db``'s transaction; returns the rows added.
+
+        Existing (notice id, receiver) rows are left alone: writing the same notice twice adds nothing.
+        """
+        now = self.clock()
+        rows = [(n.id, r, n.crisis_id, n.seq, orjson.dumps(n.payload), "silenced" if n.silenced else "pending",
+                 now, now) for n in notices for r in n.receivers]
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO deliveries (alert_id, receiver, crisis_id, seq, payload, status, next_attempt, "
+            "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return db.total_changes - before
+
+    def enqueue(self, notices: Sequence[Notice]) -> int:
+        """:meth:`write` in a transaction of its own."""
+        with self.transaction() as db:
+            return self.write(db, notices)
 
     def due(self, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due and whose crisis's earlier transitions
-        to the same receiver are no longer pending, oldest first."""
+        """Pending deliveries whose next attempt is due and whose crisis's earlier notices to the same
+        receiver are no longer pending; actions first, then oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT alert_id, receiver, payload, attempts, created FROM deliveries d "
+                "SELECT alert_id, receiver, crisis_id, payload, attempts, created FROM deliveries d "
                 "WHERE status = 'pending' AND next_attempt <= ? AND NOT EXISTS ("
-                "  SELECT 1 FROM deliveries e WHERE e.receiver = d.receiver AND e.crisis_id = d.crisis_id"
+                "  SELECT 1 FROM deliveries e WHERE e.crisis_id = d.crisis_id AND e.receiver = d.receiver"
                 "  AND e.seq < d.seq AND e.status = 'pending') "
-                "ORDER BY created, seq, alert_id, receiver LIMIT ?",
-                (self.clock(), limit)).fetchall()
-        return [Delivery(a, r, orjson.loads(p), n, c) for a, r, p, n, c in rows]
+                "ORDER BY substr(receiver, 1, ?) != ?, created, seq, alert_id, receiver LIMIT ?",
+                (self.clock(), len(ACTION_PREFIX), ACTION_PREFIX, limit)).fetchall()
+        return [Delivery(a, r, c, orjson.loads(p), n, t) for a, r, c, p, n, t in rows]
 
     def mark_delivered(self, d: Delivery) -> None:
         self._update("UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered = ?, "
@@ -146,20 +182,15 @@ class Outbox:
             self._db.execute(sql, args)
 
     def counts(self) -> dict[str, int]:
-        """Deliveries by status (for logs, metrics and ``crisiswatch outbox``)."""
+        """Deliveries by status (for logs and metrics)."""
         with self._lock:
             return dict(self._db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
 
-    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT alert_id, receiver, status, attempts, last_error, created, delivered FROM deliveries"
-        args: tuple[Any, ...] = ()
-        if status:
-            sql += " WHERE status = ?"
-            args = (status,)
-        with self._lock:
-            cur = self._db.execute(sql + " ORDER BY created, alert_id, receiver", args)
-            names = [c[0] for c in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    def rows(self, status: str | None = None, crisis_id: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT alert_id, receiver, crisis_id, seq, status, attempts, last_error, created, delivered "
+               "FROM deliveries WHERE (? IS NULL OR status = ?) AND (? IS NULL OR crisis_id = ?) "
+               "ORDER BY created, seq, alert_id, receiver")
+        return self.read(sql, (status, status, crisis_id, crisis_id))
 
     def close(self) -> None:
         with self._lock:
@@ -189,8 +220,11 @@ class Dispatcher:
         settings: DispatchSettings | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        decorate: Callable[[Delivery], Mapping[str, Any]] | None = None,
     ) -> None:
         self.outbox = outbox
+        self.decorate = decorate or (lambda d: d.event)
+        """The payload as sent: the on-call engine adds what is true *now* (acknowledgement, actions)."""
         self.notifiers = dict(notifiers)
         self.settings = settings or DispatchSettings()
         self.clock = clock
@@ -216,7 +250,7 @@ class Dispatcher:
             self._next_send[d.receiver] = now + spacing
             attempts += 1
             try:
-                notifier.send(d.event)
+                notifier.send(self.decorate(d))
             except NotifierError as exc:
                 self._failed(d, exc, now)
                 continue
@@ -227,6 +261,7 @@ class Dispatcher:
                 continue
             self.outbox.mark_delivered(d)
             self.sent += 1
+            log.info("delivered %s to %s", d.alert_id, d.receiver)
         return attempts
 
     def _failed(self, d: Delivery, exc: NotifierError, now: float) -> None:
@@ -253,27 +288,3 @@ class Dispatcher:
             self.run_once()
             stop.wait(self.settings.poll_s)
         self.run_once()
-
-
-class OutboxSink:
-    """The alert sink that writes each event to the outbox for its receivers (see module docstring).
-
-    ``receivers`` is a fixed list or a function of the event (the router).
-    """
-
-    def __init__(self, outbox: Outbox, receivers: Sequence[str] | Callable[[AlertEvent], Sequence[str]]) -> None:
-        self.outbox = outbox
-        self._receivers = receivers if callable(receivers) else (lambda _e, r=tuple(receivers): r)
-        self._pending: list[AlertEvent] = []
-
-    def emit(self, events: Sequence[AlertEvent]) -> None:
-        self._pending.extend(events)
-
-    def flush(self) -> None:
-        if self._pending:
-            by_receivers: dict[tuple[str, ...], list[AlertEvent]] = {}
-            for e in self._pending:
-                by_receivers.setdefault(tuple(self._receivers(e)), []).append(e)
-            for receivers, events in by_receivers.items():
-                self.outbox.enqueue(events, receivers)
-            self._pending.clear()

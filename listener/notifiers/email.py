@@ -89,6 +89,7 @@ from typing import Any
 from detectors import AlertEvent, Severity, Status
 from listener.alerts import render_text
 
+from . import oncall_text
 from .base import NotifierConfigError, NotifierError, secret
 
 KEYS = frozenset({"type", "name", "host", "port", "starttls", "ssl", "ca_file", "username", "password_env",
@@ -160,7 +161,8 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def subject(event: Mapping[str, Any], prefix: str = "[crisiswatch]") -> str:
-    head = f"{prefix} " if prefix else ""
+    notice = oncall_text.headline(event)
+    head = (f"{prefix} " if prefix else "") + (f"{notice.lower().replace('crisis ', '')}: " if notice else "")
     severity = str(event["severity"]).upper()
     summary = _shorten(_one_line(event.get("summary") or ""), SUBJECT_SUMMARY_CHARS)
     return _one_line(f"{head}{severity} {event['status']}: {event['brand']} — {summary}")
@@ -219,8 +221,9 @@ def render_html(event: Mapping[str, Any]) -> str:
     color = _RESOLVED_COLOR if status == Status.RESOLVED.value else _SEVERITY_COLOR.get(severity, "#374151")
     stats: Mapping[str, Any] = event.get("stats") or {}
     evidence: Mapping[str, Any] = event.get("evidence") or {}
-    title = _TITLE.get(status, status.capitalize())
+    title = (oncall_text.headline(event) or "").capitalize() or _TITLE.get(status, status.capitalize())
     summary = str(event.get("summary") or "")
+    oncall = oncall_text.lines(event)
 
     parts: list[str] = [
         "<!DOCTYPE html>",
@@ -245,6 +248,10 @@ def render_html(event: Mapping[str, Any]) -> str:
         f'<tr><td style="padding:20px 24px 24px;{_FONT};color:#111827">',
         f'<p style="margin:0;font-size:16px;line-height:1.5">{e(summary)}</p>',
     ]
+    if oncall:
+        parts.append('<div style="margin:14px 0 0;padding:10px 14px;border-radius:6px;background:#fef3c7;'
+                     'color:#78350f;font-size:14px;line-height:1.5">'
+                     + "<br>".join(f"<b>{e(x)}</b>" if i == 0 else e(x) for i, x in enumerate(oncall)) + "</div>")
 
     # the numbers against the baseline
     window = stats.get("window_minutes")
@@ -372,7 +379,7 @@ class EmailNotifier:
         msg["Subject"] = subject(event, self.subject_prefix)
         msg["From"] = self.from_addr
         msg["To"] = ", ".join(self.to)
-        msg["Message-ID"] = message_id(str(event["id"]), self.message_id_domain)
+        msg["Message-ID"] = message_id(oncall_text.notice_id(event), self.message_id_domain)
         if event["status"] != Status.TRIGGERED.value:
             parent = message_id(triggered_alert_id(str(event["crisis_id"])), self.message_id_domain)
             msg["In-Reply-To"] = parent
@@ -385,7 +392,8 @@ class EmailNotifier:
                 and event["status"] != Status.RESOLVED.value:
             msg["Importance"] = "high"
             msg["X-Priority"] = "1"
-        msg.set_content(render_text(event_from_mapping(event)) + "\n")
+        oncall = "".join(f"  on call : {x}\n" for x in oncall_text.lines(event))
+        msg.set_content(render_text(event_from_mapping(event)) + "\n" + oncall)
         msg.add_alternative(render_html(event), subtype="html")
         return msg
 

@@ -96,11 +96,12 @@ def url_secrets(url: str) -> list[str]:
     return [p for p in pieces if len(p) >= 8 or p in (url, parts.query)]
 
 
-def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, what: str,
-              redact: Callable[[str], str]) -> Answer:
-    """POST once, no redirects, no retries.  Returns any HTTP answer; raises retryable NotifierError on
-    network errors and timeouts.  ``what`` names the receiver in messages; ``redact`` scrubs secrets."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers})
+def http_post(url: str, body: bytes | None, headers: Mapping[str, str], timeout_s: float, what: str,
+              redact: Callable[[str], str], method: str = "POST") -> Answer:
+    """POST (or ``method``) once, no redirects, no retries.  Returns any HTTP answer; raises retryable
+    NotifierError on network errors and timeouts.  ``what`` names the receiver in messages; ``redact``
+    scrubs secrets."""
+    request = urllib.request.Request(url, data=body, method=method, headers={"User-Agent": USER_AGENT, **headers})
     try:
         with _OPENER.open(request, timeout=timeout_s) as resp:
             return Answer(resp.status, _headers(resp.headers), resp.read(_MAX_ANSWER))

@@ -78,6 +78,7 @@ from .base import (
     secret,
     timeout_option,
 )
+from .oncall_text import lines as oncall_lines
 from .http import Redactor, check_answer, check_http_url, destination, http_post
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,9 @@ def render(event: Mapping[str, Any], routing_key: str, link_base: str | None = N
     """The Events API v2 body for one alert event; NotifierError(retryable=False) if the event cannot be one."""
     status = event.get("status")
     action = ACTIONS.get(status) if isinstance(status, str) else None
+    notice = event.get("notice") if isinstance(event.get("notice"), Mapping) else {}
+    if notice.get("kind") == "acknowledged" and action == "trigger":
+        action = "acknowledge"  # someone took it in crisiswatch: the incident stops paging too
     if action is None:
         raise NotifierError(f"event {event.get('id')!r} has status {status!r}, not one of {sorted(ACTIONS)}",
                             retryable=False)
@@ -155,7 +159,10 @@ def render(event: Mapping[str, Any], routing_key: str, link_base: str | None = N
                          for m in mentions],
         "sources": evidence.get("sources") or {},
         "playbook": list(event.get("playbook") or []),
+        **{k: event[k] for k in ("notice", "oncall", "actions") if event.get(k)},
     }
+    if oncall_lines(event):
+        details["on_call"] = oncall_lines(event)
     payload: dict[str, Any] = {
         "summary": truncate(summary, MAX_SUMMARY),
         "source": f"crisiswatch:{brand}",

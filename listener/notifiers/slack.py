@@ -85,6 +85,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from . import oncall_text
 from .base import NotifierConfigError, secret
 from .http import Redactor, check_answer, http_post, url_secrets
 
@@ -228,7 +229,8 @@ def title(event: Mapping[str, Any]) -> str:
     status = str(event.get("status", ""))
     severity = str(event.get("severity", ""))
     emoji = _RESOLVED_EMOJI if status == "resolved" else _SEVERITY_EMOJI.get(severity, "⚪")
-    return f"{emoji} {_TITLE.get(status, 'CRISIS ' + status.upper())} · {one_line(event.get('brand', ''))} · {severity}"
+    label = oncall_text.headline(event) or _TITLE.get(status, "CRISIS " + status.upper())
+    return f"{emoji} {label} · {one_line(event.get('brand', ''))} · {severity}"
 
 
 def _stat_fields(event: Mapping[str, Any]) -> list[str]:
@@ -349,6 +351,10 @@ def render_payload(event: Mapping[str, Any], link_base: str | None = None) -> di
     ]
     if summary:
         blocks.append(_section(escape(summary)))
+    oncall = oncall_text.lines(event)
+    if oncall:
+        blocks.append(_section("\n".join(f"*{escape(one_line(x))}*" if i == 0 else escape(one_line(x))
+                                         for i, x in enumerate(oncall))))
     fields = _stat_fields(event)
     if fields:
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
@@ -368,7 +374,7 @@ def render_payload(event: Mapping[str, Any], link_base: str | None = None) -> di
         blocks.append(_section(f"🔗 <{escape(crisis_url(link_base, cid))}|Open the crisis in crisiswatch>"))
     context = " · ".join(
         f"{label} `{escape_clip(one_line(value), 300)}`"
-        for label, value in (("crisis", cid), ("alert", event.get("id")), ("event time", event.get("at")))
+        for label, value in (("crisis", cid), ("alert", oncall_text.notice_id(event)), ("event time", event.get("at")))
         if value
     )
     if context:
@@ -445,14 +451,22 @@ def build(table: Mapping[str, Any], where: str, env: Mapping[str, str]) -> Slack
 EXAMPLE_LINK_BASE = "https://crisiswatch.example.com/crises"
 
 
+def _plus_minutes(stamp: str, minutes: int) -> str:
+    from detectors.events import from_iso, iso
+
+    return iso(from_iso(stamp) + 60 * minutes)
+
+
 def example_json(event: Mapping[str, Any] | None = None) -> str:
-    """The payload for the demo's first (triggered) event, pretty-printed: the example in the docs."""
+    """The payload for the demo's first (triggered) event as the notify role sends it (acknowledgement
+    due, scheduled posts paused), pretty-printed: the example in the docs."""
     if event is None:
         from connectors.simulator import demo_simulation
         from listener.offline import run_items
         from listener.pipeline import PipelineSettings
 
         event = run_items(demo_simulation().items(), PipelineSettings()).events[0].to_dict()
+    event = oncall_text.example(event, first_seen=_plus_minutes(str(event["at"]), 15))
     return json.dumps(render_payload(event, EXAMPLE_LINK_BASE), indent=2, ensure_ascii=False) + "\n"
 
 

@@ -78,6 +78,7 @@ from .base import (
     secret,
     timeout_option,
 )
+from .oncall_text import notice_id
 from .http import (
     Redactor,
     check_answer,
@@ -169,7 +170,7 @@ class WebhookNotifier:
         headers = {
             "Content-Type": "application/json",
             "X-Crisiswatch-Event": header_value(event.get("status", "")),
-            "X-Crisiswatch-Alert-Id": header_value(event["id"]),
+            "X-Crisiswatch-Alert-Id": header_value(notice_id(event)),
             "X-Crisiswatch-Timestamp": timestamp,
             "X-Crisiswatch-Signature": sign(self._secret, timestamp, body),
         }

@@ -12,8 +12,10 @@ import pytest
 from connectors.simulator import demo_simulation
 from listener.notifiers.registry import build_notifiers
 from listener.offline import run_items
-from listener.outbox import DispatchSettings, Dispatcher, Outbox, OutboxSink
+from listener.outbox import DispatchSettings, Dispatcher, Outbox
 from listener.pipeline import PipelineSettings
+
+from .delivery_helpers import notices
 
 EVENTS = run_items(demo_simulation().items(), PipelineSettings()).events
 SECRET = "s" * 32
@@ -71,11 +73,8 @@ def test_a_receiver_down_for_minutes_gets_every_alert_exactly_once(tmp_path: Pat
     r.script = [500] * 8 + [503] * 2  # down for a while (about 40 minutes of backoff)
     now = [1_000.0]
     box, dispatcher = setup(tmp_path, url, now)
-    sink = OutboxSink(box, ["hook"])
-    sink.emit(EVENTS)
-    sink.flush()
-    sink.emit(EVENTS)  # the same batch again, as after a crash before the Kafka commit
-    sink.flush()
+    box.enqueue(notices(EVENTS, ["hook"]))
+    box.enqueue(notices(EVENTS, ["hook"]))  # the same batch again, as after a crash before the Kafka commit
     drive(dispatcher, now, minutes=120)
     assert sorted(r.received) == sorted(e.id for e in EVENTS)
     assert box.counts() == {"delivered": len(EVENTS)}
@@ -87,10 +86,7 @@ def test_a_crash_between_write_and_send_is_recovered_from_the_outbox(tmp_path: P
     url, r = receiver
     now = [1_000.0]
     box, _ = setup(tmp_path, url, now)
-    OutboxSink(box, ["hook"]).emit(EVENTS)  # not flushed: lost with the process, and so not committed to Kafka
-    sink = OutboxSink(box, ["hook"])
-    sink.emit(EVENTS[:2])
-    sink.flush()
+    box.enqueue(notices(EVENTS[:2], ["hook"]))
     box.close()  # crash: nothing was sent
     assert r.received == []
     box, dispatcher = setup(tmp_path, url, now)  # restart
@@ -104,7 +100,7 @@ def test_a_refusal_is_kept_as_dead_not_retried_and_not_dropped(tmp_path: Path,
     r.script = [400]
     now = [1_000.0]
     box, dispatcher = setup(tmp_path, url, now)
-    box.enqueue(EVENTS[:2], ["hook"])
+    box.enqueue(notices(EVENTS[:2], ["hook"]))
     drive(dispatcher, now, minutes=5)
     assert r.attempts == 2 and r.received == [EVENTS[1].id]
     (dead,) = box.rows("dead")
@@ -117,7 +113,7 @@ def test_backoff_grows_and_gives_up_after_the_configured_age(tmp_path: Path, rec
     now = [1_000.0]
     box, dispatcher = setup(tmp_path, url, now)
     dispatcher.settings = DispatchSettings(rate_per_minute=6000, give_up_after_s=3600, max_backoff_s=600)
-    box.enqueue(EVENTS[:1], ["hook"])
+    box.enqueue(notices(EVENTS[:1], ["hook"]))
     drive(dispatcher, now, minutes=120)
     # exponential backoff: a handful of attempts in an hour, not one a second; then dead
     assert 5 <= r.attempts <= 40
@@ -130,7 +126,7 @@ def test_a_crisis_reaches_a_receiver_in_order_even_when_the_first_transition_is_
     r.script = [503]  # the triggered event fails once
     now = [1_000.0]
     box, dispatcher = setup(tmp_path, url, now)
-    box.enqueue(EVENTS, ["hook"])
+    box.enqueue(notices(EVENTS, ["hook"]))
     drive(dispatcher, now, minutes=30)
     assert r.received == [e.id for e in EVENTS]  # triggered ... resolved, never resolved before triggered
     statuses = [e.status.value for e in EVENTS]

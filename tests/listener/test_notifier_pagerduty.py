@@ -22,6 +22,8 @@ from listener.notifiers.base import NotifierConfigError, NotifierError
 from listener.notifiers.pagerduty import ENDPOINT, PagerDutyNotifier, build, render
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 
+from .delivery_helpers import notices
+
 NOW = 1_790_000_000.0
 ROUTING_KEY = "R0123456789abcdef0123456789abcd1"  # 32 characters, like an integration key
 ACCEPTED = b'{"status":"success","message":"Event processed","dedup_key":"acme:20261124T0202Z"}'
@@ -403,12 +405,12 @@ def test_dispatcher_retries_a_5xx_then_marks_a_400_dead(receiver: Receiver, tmp_
     n = PagerDutyNotifier("pd", ROUTING_KEY, receiver.url, clock=lambda: clock[0])
     dispatcher = Dispatcher(outbox, {"pd": n}, DispatchSettings(rate_per_minute=6000), clock=lambda: clock[0])
     triggered, resolved = make_event(), make_event(Status.RESOLVED, n=1)
-    outbox.enqueue([triggered], ["pd"])
+    outbox.enqueue(notices([triggered], ["pd"]))
     receiver.answer(500)
     assert dispatcher.run_once() == 1 and outbox.counts() == {"pending": 1}
     clock[0] += 700  # past any backoff
     assert dispatcher.run_once() == 1 and outbox.counts() == {"delivered": 1}
-    outbox.enqueue([triggered, resolved], ["pd"])  # a replay after a crash adds only the new transition
+    outbox.enqueue(notices([triggered, resolved], ["pd"]))  # a replay after a crash adds only the new transition
     receiver.answer(400, b'{"status":"invalid event","message":"Event object is invalid","errors":["x"]}')
     clock[0] += 1
     assert dispatcher.run_once() == 1

@@ -421,3 +421,24 @@ def test_the_registry_builds_it() -> None:
     n = build_notifier({"type": "slack", "name": "comms", "webhook_url_env": "SLACK_URL"}, 0,
                        {"SLACK_URL": "https://hooks.slack.com" + SECRET_PATH})
     assert isinstance(n, slack.SlackNotifier) and n.name == "comms"
+
+
+def test_the_on_call_view_is_shown_first_and_notices_name_themselves(demo_events: list[dict[str, Any]]) -> None:
+    event = {**demo_events[0], "oncall": {"ack_target_minutes": 15, "ack_due": "2026-11-24T10:15:00Z",
+                                          "ack_command": "crisiswatch ack acme:x --by NAME"},
+             "actions": [{"name": "pause-posts", "step": "do", "outcome": "failed", "error": "HTTP 401 <b>"}],
+             "notice": {"id": "acme:x/acme/level-2", "kind": "escalation", "level": 2,
+                        "text": "Not acknowledged within 15 min: escalated to level 2."}}
+    payload = slack.render_payload(event)
+    assert payload["blocks"][0]["text"]["text"].startswith("🟠 CRISIS ESCALATED TO LEVEL 2 · acme") or \
+        "CRISIS ESCALATED TO LEVEL 2 · acme" in payload["blocks"][0]["text"]["text"]
+    oncall = payload["blocks"][2]["text"]["text"].split("\n")
+    assert oncall == ["*Not acknowledged within 15 min: escalated to level 2.*",
+                      "Acknowledge by 10:15 UTC (target: 15 min) — run: crisiswatch ack acme:x --by NAME",
+                      "Action pause-posts (run): FAILED (HTTP 401 &lt;b&gt;) — do it by hand"]
+    assert "acme:x/acme/level-2" in payload["blocks"][-1]["elements"][0]["text"]
+    acked = {**event, "notice": {"kind": "acknowledged", "text": "Acknowledged by Ana after 6 min."},
+             "oncall": {"acknowledged_by": "Ana", "acknowledged_at": "2026-11-24T10:06:00Z", "ack_minutes": 6.0}}
+    assert "CRISIS ACKNOWLEDGED" in slack.render_payload(acked)["blocks"][0]["text"]["text"]
+    assert "Acknowledged by Ana at 10:06 UTC (6.0 min after the first alert)." in \
+        slack.render_payload(acked)["blocks"][2]["text"]["text"]

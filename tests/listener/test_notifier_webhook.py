@@ -23,6 +23,8 @@ from listener.notifiers.http import retry_after
 from listener.notifiers.webhook import WebhookNotifier, build, header_value, sign, verify_signature
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 
+from .delivery_helpers import notices
+
 NOW = 1_790_000_000.0
 SECRET = "whsec-0123456789abcdef-SIGNING"
 TOKEN = "T0KEN-in-the-url-4f9a"
@@ -364,7 +366,7 @@ def test_dispatcher_delivers_and_honours_retry_after(receiver: Receiver, tmp_pat
     outbox = Outbox(tmp_path / "outbox.sqlite", clock=lambda: clock[0])
     n = WebhookNotifier("ops-hook", receiver.url(), SECRET, clock=lambda: clock[0])
     dispatcher = Dispatcher(outbox, {"ops-hook": n}, DispatchSettings(rate_per_minute=6000), clock=lambda: clock[0])
-    outbox.enqueue([make_event()], ["ops-hook"])
+    outbox.enqueue(notices([make_event()], ["ops-hook"]))
     receiver.answer(429, {"Retry-After": "30"})
     assert dispatcher.run_once() == 1
     assert outbox.counts() == {"pending": 1}

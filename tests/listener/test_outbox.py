@@ -4,26 +4,32 @@ from pathlib import Path
 
 from connectors.simulator import demo_simulation
 from listener.offline import run_items
-from listener.outbox import Outbox, OutboxSink
+from listener.outbox import Outbox
 from listener.pipeline import PipelineSettings
+
+from .delivery_helpers import notices
 
 EVENTS = run_items(demo_simulation().items(), PipelineSettings()).events
 
 
 def test_enqueue_is_idempotent_by_alert_id_and_receiver(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.db", clock=lambda: 100.0)
-    assert box.enqueue(EVENTS, ["slack", "pager"]) == 2 * len(EVENTS)
-    assert box.enqueue(EVENTS, ["slack", "pager"]) == 0  # a replayed batch adds nothing
-    assert box.enqueue(EVENTS[:1], ["mail"]) == 1
+    assert box.enqueue(notices(EVENTS, ["slack", "pager"])) == 2 * len(EVENTS)
+    assert box.enqueue(notices(EVENTS, ["slack", "pager"])) == 0  # a replayed batch adds nothing
+    assert box.enqueue(notices(EVENTS[:1], ["mail"])) == 1
     assert box.counts() == {"pending": 2 * len(EVENTS) + 1}
 
 
 def test_the_outbox_survives_a_restart(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "outbox.db", clock=lambda: 100.0)
-    sink = OutboxSink(box, ["slack"])
-    sink.emit(EVENTS)
-    assert box.counts() == {}  # nothing is written before flush
-    sink.flush()
+    try:
+        with box.transaction() as db:
+            box.write(db, notices(EVENTS, ["slack"]))
+            raise RuntimeError("crash inside the transaction")
+    except RuntimeError:
+        pass
+    assert box.counts() == {}  # all or nothing
+    box.enqueue(notices(EVENTS, ["slack"]))
     box.close()  # the process dies here, before anything was sent
     again = Outbox(tmp_path / "outbox.db", clock=lambda: 100.0)
     due = again.due()
@@ -36,7 +42,7 @@ def test_the_outbox_survives_a_restart(tmp_path: Path) -> None:
 def test_delivered_and_dead_are_not_due_and_retries_wait(tmp_path: Path) -> None:
     now = [100.0]
     box = Outbox(tmp_path / "outbox.db", clock=lambda: now[0])
-    box.enqueue(EVENTS[:1], ["r1", "r2", "r3"])
+    box.enqueue(notices(EVENTS[:1], ["r1", "r2", "r3"]))
     first, second, third = box.due()
     box.mark_delivered(first)
     box.mark_dead(second, "400 invalid_payload")

@@ -49,20 +49,34 @@ def test_bad_routes_name_the_key(table: dict, words: str) -> None:
     assert words in str(info.value)
 
 
-def test_the_outbox_sink_writes_each_event_for_its_routed_receivers(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from listener.outbox import Outbox, OutboxSink
+def test_escalation_levels_and_start_levels_parse() -> None:
+    (route,) = routes_from_config([{
+        "name": "acme", "receivers": ["social"], "start_level": {"error": 2, "critical": 3},
+        "escalation": [{"after_minutes": 15, "receivers": ["oncall"]}, {"after_minutes": 30, "receivers": ["leaders"]}],
+        "repeat_interval_minutes": 60, "group_interval_minutes": 2,
+    }], RECEIVERS)
+    assert [lvl.receivers for lvl in route.levels] == [("social",), ("oncall",), ("leaders",)]
+    assert [lvl.after_minutes for lvl in route.levels] == [0, 15, 30]
+    assert [route.level_for(s) for s in Severity] == [1, 1, 2, 3]
+    assert route.receivers_up_to(2) == ("social", "oncall")
+    assert (route.repeat_interval_minutes, route.group_interval_minutes) == (60, 2)
 
-    box = Outbox(tmp_path / "o.db")
-    router = Router(routes_from_config(TABLES, RECEIVERS), RECEIVERS)
-    sink = OutboxSink(box, router.receivers)
-    sink.emit([event("acme", Severity.CRITICAL), event("globex", Severity.WARNING)])
-    sink.flush()
-    got = sorted((r["alert_id"].split(":")[0], r["receiver"]) for r in box.rows())
-    assert got == [("acme", "leaders"), ("acme", "oncall"), ("acme", "social"), ("globex", "general")]
+
+@pytest.mark.parametrize("table, words", [
+    ({"receivers": ["social"], "escalation": [{"receivers": ["oncall"]}]}, "escalation[0].after_minutes must be"),
+    ({"receivers": ["social"], "escalation": {"receivers": ["oncall"]}}, "must be an array of tables"),
+    ({"receivers": ["social"], "start_level": {"critical": 2}}, "start_level.critical must be a level from 1 to 1"),
+    ({"receivers": ["social"], "start_level": {"fatal": 1}}, "start_level must be one of"),
+    ({"receivers": ["social"], "repeat_interval_minutes": -1}, "repeat_interval_minutes must be a number"),
+])
+def test_bad_escalation_names_the_key(table: dict, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        routes_from_config([table], RECEIVERS)
+    assert words in str(info.value)
 
 
 def test_delivery_refuses_routes_to_unknown_receivers_at_start_up(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from listener.app import delivery
+    from listener.notify import build_oncall
     from listener.config import load
 
     monkeypatch.setenv("HOOK_URL", "http://127.0.0.1:9/x")
@@ -80,4 +94,4 @@ secret_env = "HOOK_SECRET"
 receivers = ["pager"]
 """)
     with pytest.raises(ConfigError, match="'pager' is not a configured receiver"):
-        delivery(load(cfg))
+        build_oncall(load(cfg))

@@ -1,0 +1,164 @@
+"""The on-call HTTP API of the notify role: acknowledge, silence, list crises.
+
+Why: the person paged at 3 am acknowledges from a phone or a chat bot, not
+from a shell on the server.  ``[oncall] http_listen`` turns it on (off by
+default; bind it to loopback or put it behind a TLS proxy), and every
+endpoint but ``/healthz`` requires ``Authorization: Bearer <token>`` with the
+token from the environment variable named by ``[oncall] token_env``::
+
+    GET    /healthz                      {"status": "ok"}            (no token)
+    GET    /crises[?open=1]              {"crises": [...], "summary": {...}}
+    POST   /crises/<crisis id>/ack       {"by": "Ana", "note": "on it"}  -> the crisis with its response times
+    GET    /silences                     {"silences": [...]}  (active ones)
+    POST   /silences                     {"brand": "acme", "route": "", "minutes": 120, "by": "Ana",
+                                          "comment": "planned campaign"}  -> 201 {"id": 3}
+    DELETE /silences/<id>                expire it now
+
+Errors answer ``{"error": "..."}`` with 400 (bad request, says what is
+wrong), 401 (no or wrong token), 404 (unknown crisis or silence) or 413.
+The state lives in the outbox database: an acknowledgement made here is
+announced by the notify loop within a second.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+from .config import ConfigError, OnCallSettings
+from .oncall import OnCallStore, UnknownCrisis
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 16 * 1024
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"oncall.http_listen must be host:port, e.g. 127.0.0.1:8787; got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class _Error(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _handler(store: OnCallStore, token: str) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "crisiswatch"
+        sys_version = ""
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.info("api %s %s", self.address_string(), fmt % args)
+
+        def _answer(self, status: int, doc: Any) -> None:
+            body = orjson.dumps(doc)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Bearer realm="crisiswatch"')
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _route(self, method: str) -> None:
+            try:
+                url = urllib.parse.urlsplit(self.path)
+                parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/") if p]
+                if parts == ["healthz"] and method == "GET":
+                    return self._answer(200, {"status": "ok"})
+                given = self.headers.get("Authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    raise _Error(401, "missing or wrong token: send Authorization: Bearer <token>")
+                status, doc = self._dispatch(method, parts, urllib.parse.parse_qs(url.query))
+                self._answer(status, doc)
+            except _Error as err:
+                self._answer(err.status, {"error": str(err)})
+            except UnknownCrisis as err:
+                self._answer(404, {"error": str(err).strip("'\"")})
+            except ValueError as err:
+                self._answer(400, {"error": str(err)})
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                raise _Error(413, f"the body is larger than {MAX_BODY} bytes")
+            try:
+                doc = orjson.loads(self.rfile.read(length) or b"{}")
+            except orjson.JSONDecodeError:
+                raise _Error(400, "the body must be a JSON object") from None
+            if not isinstance(doc, dict):
+                raise _Error(400, "the body must be a JSON object")
+            return doc
+
+        def _dispatch(self, method: str, parts: list[str], query: dict[str, list[str]]) -> tuple[int, Any]:
+            if parts == ["crises"] and method == "GET":
+                crises = store.crises(open_only=query.get("open", ["0"])[0] in ("1", "true"))
+                return 200, {"crises": crises, "summary": store.summary(crises)}
+            if len(parts) == 3 and parts[0] == "crises" and parts[2] == "ack" and method == "POST":
+                body = self._body()
+                return 200, store.acknowledge(parts[1], str(body.get("by") or ""), str(body.get("note") or ""))
+            if parts == ["silences"] and method == "GET":
+                return 200, {"silences": store.silences()}
+            if parts == ["silences"] and method == "POST":
+                body = self._body()
+                minutes = body.get("minutes")
+                if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+                    raise ValueError("minutes must be a positive number: how long the silence lasts")
+                now = store.clock()
+                sid = store.add_silence(str(body.get("brand") or ""), str(body.get("route") or ""), now,
+                                        now + minutes * 60, str(body.get("by") or ""), str(body.get("comment") or ""),
+                                        "http")
+                return 201, {"id": sid}
+            if len(parts) == 2 and parts[0] == "silences" and method == "DELETE" and parts[1].isdigit():
+                if not store.expire_silence(int(parts[1])):
+                    raise _Error(404, f"no active silence {parts[1]}")
+                return 200, {"id": int(parts[1]), "expired": True}
+            raise _Error(404, f"no endpoint {method} /{'/'.join(parts)}")
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._route("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._route("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._route("DELETE")
+
+    return Handler
+
+
+def api_token(settings: OnCallSettings, env: Mapping[str, str]) -> str:
+    """The API's token, checked at start-up: required whenever the API is on."""
+    token = env.get(settings.token_env, "") if settings.token_env else ""
+    if len(token) < 16:
+        raise ConfigError("oncall.http_listen is set, so oncall.token_env must name an environment variable that "
+                          "holds a token of at least 16 characters (e.g. `openssl rand -hex 24`): the API "
+                          "changes state")
+    return token
+
+
+@contextmanager
+def serving(store: OnCallStore, listen: str, token: str) -> Iterator[tuple[str, int]]:
+    """Serve the API in a thread for the duration of the block; yields the bound (host, port)."""
+    server = ThreadingHTTPServer(parse_listen(listen), _handler(store, token))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="oncall-api", daemon=True)
+    thread.start()
+    log.info("on-call API on http://%s:%d", *server.server_address[:2])
+    try:
+        yield server.server_address[0], server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

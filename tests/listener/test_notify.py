@@ -1,0 +1,201 @@
+"""The notify role against the real broker and a real HTTP receiver; its HTTP API; the on-call CLI."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.kafka import KafkaSettings, Producer, read_all
+from connectors.simulator import demo_simulation
+from listener.alerts import KafkaAlertSink
+from listener.api import serving
+from listener.cli import main
+from listener.config import Config, ConfigError, OnCallSettings, load
+from listener.notify import Notify, build_oncall, open_store, single_instance
+from listener.offline import run_items
+from listener.outbox import DispatchSettings
+from listener.pipeline import PipelineSettings
+
+EVENTS = run_items(demo_simulation().items(), PipelineSettings()).events
+TOKEN = "k" * 32
+
+
+@pytest.fixture()
+def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+    server.server_close()
+
+
+def config_with_hook(tmp_path: Path, kafka: KafkaSettings, url: str, monkeypatch: pytest.MonkeyPatch) -> Config:
+    monkeypatch.setenv("HOOK_URL", url)
+    monkeypatch.setenv("HOOK_SECRET", "s" * 32)
+    return Config(
+        kafka=kafka,
+        receivers=({"type": "webhook", "name": "hook", "url_env": "HOOK_URL", "secret_env": "HOOK_SECRET"},),
+        outbox=DispatchSettings(path=str(tmp_path / "outbox.db"), rate_per_minute=6000),
+        oncall=OnCallSettings(group_id=f"notify-{kafka.group_id}"),
+    )
+
+
+@pytest.mark.broker
+def test_alert_events_on_the_topic_reach_the_receiver_once_even_after_a_restart(
+        kafka: KafkaSettings, tmp_path: Path, hook: tuple[str, list[dict[str, Any]]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, got = hook
+    config = config_with_hook(tmp_path, kafka, url, monkeypatch)
+    producer = Producer(kafka)
+    sink = KafkaAlertSink(producer, kafka.alerts_topic)
+    sink.emit(EVENTS)
+    producer.send(kafka.alerts_topic, b'{"not": "an alert"}', key=b"acme")
+    sink.emit(EVENTS[:2])  # a listener replaying its last batch after a crash
+    sink.flush()
+
+    def run_until(done: Any) -> Notify:
+        stack = build_oncall(config)
+        assert stack is not None
+        notify = Notify(config, stack, producer)
+        for _ in range(100):
+            notify.step(timeout_ms=200)
+            if done(notify):
+                break
+        notify.consumer.close()
+        stack.outbox.close()
+        return notify
+
+    # grouping: an update right after the trigger is held back, then superseded by the resolution
+    expected = [e.id for e in EVENTS if e.status.value != "updated"]
+    assert len(expected) < len(EVENTS)
+    first = run_until(lambda n: len(got) >= len(expected))
+    assert [e["id"] for e in got] == expected
+    assert first.dead_letters == {"bad_alert_event": 1}
+    (dead,) = read_all(kafka, kafka.dlq_topic, timeout_s=10)
+    assert dict(dead.headers)["crisiswatch-reason"] == b"bad_alert_event"
+    assert got[0]["oncall"]["ack_command"] == f"crisiswatch ack {EVENTS[0].crisis_id} --by NAME"
+
+    assert first.stack.engine.replays == 2  # the replayed batch changed nothing
+
+    # restart with the offsets lost (a new group reads the whole topic again): nothing is sent twice
+    config = replace(config, oncall=OnCallSettings(group_id=f"again-{kafka.group_id}"))
+    second = run_until(lambda n: n.events >= len(EVENTS) + 2)
+    assert second.events == len(EVENTS) + 2 and second.stack.engine.replays == len(EVENTS) + 2
+    assert len(got) == len(expected)
+    producer.close()
+
+
+def test_a_second_notify_on_the_same_outbox_refuses_to_start(tmp_path: Path) -> None:
+    path = str(tmp_path / "outbox.db")
+    with single_instance(path):
+        with pytest.raises(ConfigError, match="exactly one notify process"):
+            with single_instance(path):
+                pass
+    with single_instance(path):  # released
+        pass
+
+
+def test_notify_needs_an_outbox_and_known_receivers(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[outbox\] path"):
+        build_oncall(Config(receivers=({"type": "webhook", "name": "h", "url_env": "U", "secret_env": "S"},)),
+                     env={"U": "http://127.0.0.1:9/x", "S": "s" * 32})
+    with pytest.raises(ConfigError, match="no \\[\\[receivers\\]\\]"):
+        build_oncall(Config(routes=({"receivers": ["h"]},)))
+    assert build_oncall(Config()) is None
+
+
+# --- the HTTP API ----------------------------------------------------------------------------------------
+
+def call(method: str, url: str, body: Any = None, token: str | None = TOKEN) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = orjson.dumps(body) if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, orjson.loads(err.read())
+
+
+@pytest.fixture()
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    config = config_with_hook(tmp_path, KafkaSettings(), "http://127.0.0.1:9/hook", monkeypatch)
+    s = build_oncall(config)
+    assert s is not None
+    s.engine.handle(EVENTS[:1])
+    yield s
+    s.outbox.close()
+
+
+def test_the_api_acknowledges_and_silences_with_a_token(stack: Any) -> None:
+    crisis = EVENTS[0].crisis_id
+    with serving(stack.store, "127.0.0.1:0", TOKEN) as (host, port):
+        base = f"http://{host}:{port}"
+        assert call("GET", base + "/healthz", token=None) == (200, {"status": "ok"})
+        status, doc = call("GET", base + "/crises", token=None)
+        assert status == 401 and "Bearer" in doc["error"]
+        assert call("GET", base + "/crises", token="wrong" * 8)[0] == 401
+        status, doc = call("GET", base + "/crises?open=1")
+        assert status == 200 and [c["crisis_id"] for c in doc["crises"]] == [crisis]
+        status, doc = call("POST", base + f"/crises/{crisis}/ack", {"by": "Ana", "note": "on it"})
+        assert status == 200 and doc["acked_by"] == "Ana" and doc["ack_within_target"] is True
+        status, doc = call("POST", base + "/crises/acme:nope/ack", {"by": "Ana"})
+        assert status == 404 and crisis in doc["error"]
+        assert call("POST", base + f"/crises/{crisis}/ack", {})[0] == 400
+        status, doc = call("POST", base + "/silences", {"brand": "acme", "minutes": 30, "by": "Ana",
+                                                        "comment": "launch"})
+        assert status == 201
+        assert [s["id"] for s in call("GET", base + "/silences")[1]["silences"]] == [doc["id"]]
+        assert call("DELETE", base + f"/silences/{doc['id']}")[0] == 200
+        assert call("DELETE", base + f"/silences/{doc['id']}")[0] == 404
+        assert call("POST", base + "/silences", {"brand": "acme", "minutes": 30, "by": "Ana"})[0] == 400
+
+
+# --- the CLI -------------------------------------------------------------------------------------------
+
+def test_ack_silence_and_crises_from_the_command_line(stack: Any, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    crisis = EVENTS[0].crisis_id
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[outbox]\npath = "{stack.outbox.path}"\n[oncall]\nack_target_minutes = 20\n')
+    assert main(["ack", "acme:nope", "--by", "Ana", "--config", str(cfg)]) == 1
+    assert crisis in capsys.readouterr().err
+    assert main(["ack", crisis, "--by", "Ana", "--note", "holding statement", "--config", str(cfg)]) == 0
+    assert "acknowledged by Ana" in capsys.readouterr().out and "20-minute target" not in ""
+    assert main(["ack", crisis, "--by", "Bob", "--config", str(cfg)]) == 0
+    assert "already acknowledged by Ana" in capsys.readouterr().out
+    assert main(["silence", "add", "--brand", "acme", "--for", "2h", "--by", "Ana", "--comment", "launch",
+                 "--config", str(cfg)]) == 0
+    assert "until" in capsys.readouterr().out
+    assert main(["silence", "list", "--config", str(cfg)]) == 0
+    assert "by Ana (cli): launch" in capsys.readouterr().out
+    assert main(["silence", "add", "--brand", "acme", "--by", "Ana", "--config", str(cfg)]) == 1
+    assert main(["crises", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert crisis in out and "1 crises, 1 acknowledged, 1 within the 20-minute target" in out
+    assert main(["crises", "--json", "--config", str(cfg)]) == 0
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["acked_by"] == "Ana" and lines[-1]["summary"]["crises"] == 1
+    assert load(cfg).oncall.ack_target_minutes == 20
+    assert open_store(load(cfg)).crisis(crisis)["ack_note"] == "holding statement"
