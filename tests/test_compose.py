@@ -10,6 +10,8 @@ the environment the services get.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import argparse
 import json
 import re
@@ -30,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 CONFIG_TARGET = "/etc/crisiswatch/config.toml"
-SERVICES = ("kafka", "kafka-init", "ingest", "listener", "jupyter")
+SERVICES = ("kafka", "kafka-init", "ingest", "listener", "notify", "jupyter")
 
 # What the operator sets in .env; everything else must come from defaults in the file.
 COMPOSE_ENV = {"JUPYTER_TOKEN": "test-token"}
@@ -244,11 +246,11 @@ def test_dockerfile_entrypoint_is_crisiswatch_and_runs_as_non_root() -> None:
 def test_services_build_existing_dockerfile_targets(services: dict[str, dict[str, Any]]) -> None:
     stages = {s.name for s in dockerfile_stages()}
     built = crisiswatch_services(services)
-    assert set(built) == {"ingest", "listener", "jupyter"}
+    assert set(built) == {"ingest", "listener", "notify", "jupyter"}
     for name, s in built.items():
         target = s["build"].get("target") if isinstance(s["build"], dict) else None
         assert target is None or target in stages, f"{name}: build target {target!r} is not a Dockerfile stage"
-    for name in ("ingest", "listener"):
+    for name in ("ingest", "listener", "notify"):
         target = services[name]["build"].get("target") or dockerfile_stages()[-1].name
         chain = stage_chain(dockerfile_stages(), target)
         assert json.loads(last(chain, "ENTRYPOINT") or "null") == ["crisiswatch"], name
@@ -387,7 +389,8 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-@pytest.mark.parametrize(("service", "subcommand"), [("ingest", "ingest"), ("listener", "listen")])
+@pytest.mark.parametrize(("service", "subcommand"), [("ingest", "ingest"), ("listener", "listen"),
+                                                     ("notify", "notify")])
 def test_commands_are_real_cli_subcommands(services: dict[str, dict[str, Any]], service: str,
                                            subcommand: str) -> None:
     argv = command_argv(services[service])
@@ -400,7 +403,7 @@ def test_commands_are_real_cli_subcommands(services: dict[str, dict[str, Any]], 
 
 
 def test_ingest_and_listener_wait_for_the_topics(services: dict[str, dict[str, Any]]) -> None:
-    for name in ("ingest", "listener"):
+    for name in ("ingest", "listener", "notify"):
         assert services[name]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully", name
 
 
@@ -414,6 +417,30 @@ def test_listener_is_scalable_and_keeps_its_history_in_a_named_volume(
     assert history == "/data/alerts.jsonl"
     [data] = [m for m in mounts(listener) if m.target == str(Path(history).parent)]
     assert not is_bind(data) and not data.read_only and data.source in (raw.get("volumes") or {})
+
+
+def test_notify_is_opt_in_keeps_its_outbox_in_the_volume_and_publishes_its_api_on_loopback(
+        raw: dict[str, Any], services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    from listener.api import parse_listen
+    from listener.notify import build_oncall
+
+    notify = services["notify"]
+    assert notify.get("profiles") == ["notify"], "exactly one notify: not part of a plain `up`, never scaled"
+    config = load_service_config(services, "notify")
+    outbox_dir = str(Path(config.outbox.path).parent)
+    [data] = [m for m in mounts(notify) if m.target == outbox_dir]
+    [listener_data] = [m for m in mounts(services["listener"]) if m.target == outbox_dir]
+    assert not is_bind(data) and not data.read_only and data.source == listener_data.source
+    _, port = parse_listen(config.oncall.http_listen)
+    assert [str(p) for p in notify.get("ports") or []] == [f"127.0.0.1:{port}:{port}"]
+    env = env_of(notify)
+    assert config.oncall.token_env in env, "the API token must be passed through to the container"
+    # with the secrets the operator puts in .env, the configured receivers, routes and outbox build
+    secrets = {name: "https://hooks.slack.com/services/T0/B0/x" if "URL" in name else "t" * 32 for name in env}
+    local = replace(config, outbox=replace(config.outbox, path=str(tmp_path / "outbox.db")))
+    stack = build_oncall(local, env={**env, **secrets})
+    assert stack is not None and stack.engine.router.routes
+    stack.outbox.close()
 
 
 def test_ingest_reads_its_sources_from_a_mount(services: dict[str, dict[str, Any]]) -> None:

@@ -582,3 +582,21 @@ def build(table: Mapping[str, Any], where: str, env: Mapping[str, str]) -> Email
     return EmailNotifier(name, host=host.strip(), port=port, from_addr=from_addr, to=recipients,
                          starttls=starttls, use_ssl=use_ssl, ca_file=ca_file, username=username,
                          password=password, subject_prefix=prefix.strip(), timeout_s=float(timeout))
+
+
+def example_html() -> str:
+    """The HTML part for the demo's first (triggered) event as the notify role sends it: the docs' example
+    (``python -m listener.notifiers.email > docs/email-example.html``)."""
+    from connectors.simulator import demo_simulation
+    from detectors.events import from_iso, iso
+    from listener.offline import run_items
+    from listener.pipeline import PipelineSettings
+
+    event = run_items(demo_simulation().items(), PipelineSettings()).events[0].to_dict()
+    return render_html(oncall_text.example(event, first_seen=iso(from_iso(str(event["at"])) + 15 * 60)))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(example_html())

@@ -74,7 +74,7 @@ def action_lines(event: Mapping[str, Any]) -> list[str]:
     for a in event.get("actions") or []:
         if not isinstance(a, Mapping):
             continue
-        step = "undo" if a.get("step") == "undo" else "run"
+        step = " (undo)" if a.get("step") == "undo" else ""
         outcome = a.get("outcome")
         if outcome == "done":
             text = "done"
@@ -84,7 +84,7 @@ def action_lines(event: Mapping[str, Any]) -> list[str]:
             text = f"not yet (last try: {a['error']}) — retrying"
         else:
             text = "pending"
-        out.append(f"Action {a.get('name')} ({step}): {text}")
+        out.append(f"Action {a.get('name')}{step}: {text}")
     return out
 
 

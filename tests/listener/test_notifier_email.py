@@ -448,3 +448,13 @@ def test_config_errors_name_the_key(change: dict[str, Any], needle: str) -> None
         build(t, "receivers[3]", ENV)
     assert needle in str(err.value)
     assert PASSWORD not in str(err.value)
+
+
+def test_the_docs_example_is_what_the_code_sends() -> None:
+    from pathlib import Path
+
+    from listener.notifiers.email import example_html
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "email-example.html"
+    assert example.read_text(encoding="utf-8") == example_html(), (
+        "regenerate it: python -m listener.notifiers.email > docs/email-example.html (and the PNG, see README)")

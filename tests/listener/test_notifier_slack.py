@@ -435,7 +435,7 @@ def test_the_on_call_view_is_shown_first_and_notices_name_themselves(demo_events
     oncall = payload["blocks"][2]["text"]["text"].split("\n")
     assert oncall == ["*Not acknowledged within 15 min: escalated to level 2.*",
                       "Acknowledge by 10:15 UTC (target: 15 min) — run: crisiswatch ack acme:x --by NAME",
-                      "Action pause-posts (run): FAILED (HTTP 401 &lt;b&gt;) — do it by hand"]
+                      "Action pause-posts: FAILED (HTTP 401 &lt;b&gt;) — do it by hand"]
     assert "acme:x/acme/level-2" in payload["blocks"][-1]["elements"][0]["text"]
     acked = {**event, "notice": {"kind": "acknowledged", "text": "Acknowledged by Ana after 6 min."},
              "oncall": {"acknowledged_by": "Ana", "acknowledged_at": "2026-11-24T10:06:00Z", "ack_minutes": 6.0}}

@@ -307,3 +307,21 @@ def test_an_action_for_another_brand_does_nothing(tmp_path: Path, scheduler: tup
     h.handle(event(0, Status.TRIGGERED, brand="globex", crisis="globex:20261124T1000Z"),
              event(1, Status.RESOLVED, brand="globex", crisis="globex:20261124T1000Z"))
     assert s.calls == []
+
+
+@pytest.mark.parametrize("table, words", [
+    ({"url": "https://s.example.com/$brand"}, "actions[0].name is required"),
+    ({"name": "p"}, "actions[0].url (or url_env) is required"),
+    ({"name": "p", "url": "https://s.example.com/$nope"}, "uses $nope"),
+    ({"name": "p", "url": "ftp://s.example.com/x"}, "http:// or https://"),
+    ({"name": "p", "url": "https://s.example.com/x", "method": "FETCH"}, "actions[0].method must be one of"),
+    ({"name": "p", "url": "https://s.example.com/x", "token_env": "MISSING"}, "MISSING is not set"),
+    ({"name": "p", "url": "https://s.example.com/x", "url_env": "U"}, "set url or url_env, not both"),
+    ({"name": "p", "url": "https://s.example.com/x", "colour": "red"}, "unknown key actions[0].colour"),
+])
+def test_bad_actions_name_the_key(table: dict[str, Any], words: str) -> None:
+    from listener.notifiers.base import NotifierConfigError
+
+    with pytest.raises(NotifierConfigError) as info:
+        build_actions((table,), env={"U": "https://s.example.com/secret-path-123"})
+    assert words in str(info.value)
