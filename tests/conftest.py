@@ -11,6 +11,8 @@ import pytest
 from connectors.kafka import KafkaSettings, ensure_topics
 from listener.broker import EmbeddedBroker
 
+from .http_receiver import HttpReceiver, http_receiver
+
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
@@ -36,3 +38,10 @@ def kafka(broker: EmbeddedBroker) -> KafkaSettings:
     )
     ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic])
     return settings
+
+
+@pytest.fixture()
+def receiver() -> Iterator[HttpReceiver]:
+    """A real HTTP server on loopback recording what it receives (see tests/http_receiver.py)."""
+    with http_receiver() as r:
+        yield r

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,29 +22,10 @@ from listener.offline import run_items
 from listener.outbox import DispatchSettings
 from listener.pipeline import PipelineSettings
 
+from ..http_receiver import HttpReceiver
+
 EVENTS = run_items(demo_simulation().items(), PipelineSettings()).events
 TOKEN = "k" * 32
-
-
-@pytest.fixture()
-def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    got: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            got.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
-    server.server_close()
 
 
 def config_with_hook(tmp_path: Path, kafka: KafkaSettings, url: str, monkeypatch: pytest.MonkeyPatch) -> Config:
@@ -63,10 +41,8 @@ def config_with_hook(tmp_path: Path, kafka: KafkaSettings, url: str, monkeypatch
 
 @pytest.mark.broker
 def test_alert_events_on_the_topic_reach_the_receiver_once_even_after_a_restart(
-        kafka: KafkaSettings, tmp_path: Path, hook: tuple[str, list[dict[str, Any]]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    url, got = hook
-    config = config_with_hook(tmp_path, kafka, url, monkeypatch)
+        kafka: KafkaSettings, tmp_path: Path, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_with_hook(tmp_path, kafka, receiver.url + "/hook", monkeypatch)
     producer = Producer(kafka)
     sink = KafkaAlertSink(producer, kafka.alerts_topic)
     sink.emit(EVENTS)
@@ -89,7 +65,8 @@ def test_alert_events_on_the_topic_reach_the_receiver_once_even_after_a_restart(
     # grouping: an update right after the trigger is held back, then superseded by the resolution
     expected = [e.id for e in EVENTS if e.status.value != "updated"]
     assert len(expected) < len(EVENTS)
-    first = run_until(lambda n: len(got) >= len(expected))
+    first = run_until(lambda n: len(receiver.accepted) >= len(expected))
+    got = receiver.json()
     assert [e["id"] for e in got] == expected
     assert first.dead_letters == {"bad_alert_event": 1}
     (dead,) = read_all(kafka, kafka.dlq_topic, timeout_s=10)
@@ -102,7 +79,7 @@ def test_alert_events_on_the_topic_reach_the_receiver_once_even_after_a_restart(
     config = replace(config, oncall=OnCallSettings(group_id=f"again-{kafka.group_id}"))
     second = run_until(lambda n: n.events >= len(EVENTS) + 2)
     assert second.events == len(EVENTS) + 2 and second.stack.engine.replays == len(EVENTS) + 2
-    assert len(got) == len(expected)
+    assert len(receiver.accepted) == len(expected)
     producer.close()
 
 

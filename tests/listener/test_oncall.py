@@ -3,9 +3,7 @@ actions (against a real local HTTP server) and response times."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ from listener.notify import silences_from_config
 from listener.oncall import OnCall, OnCallStore, UnknownCrisis
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 from listener.routing import Router, routes_from_config
+
+from ..http_receiver import HttpReceiver
 
 T0 = 1_795_000_000.0
 CRISIS = "acme:20261124T1000Z"
@@ -236,36 +236,6 @@ def test_response_times_are_reported(h: Harness) -> None:
 
 # --- actions, against a real local HTTP server ------------------------------------------------------------
 
-class Scheduler:
-    """A scheduling tool's API: records calls; answers with the scripted statuses, then 200."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, bytes, str | None]] = []
-        self.script: list[int] = []
-
-
-@pytest.fixture()
-def scheduler() -> Iterator[tuple[str, Scheduler]]:
-    s = Scheduler()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            s.calls.append(("POST", self.path, body, self.headers.get("Authorization")))
-            self.send_response(s.script.pop(0) if s.script else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", s
-    server.shutdown()
-    server.server_close()
-
-
 def pause_action(base: str) -> dict[str, Any]:
     return build_actions(({
         "name": "pause-posts", "brands": ["acme"], "url": base + "/brands/$brand/pause",
@@ -275,22 +245,22 @@ def pause_action(base: str) -> dict[str, Any]:
 
 
 def test_scheduled_posts_are_paused_on_trigger_and_resumed_on_resolve(tmp_path: Path,
-                                                                     scheduler: tuple[str, Scheduler]) -> None:
-    base, s = scheduler
+                                                                     receiver: HttpReceiver) -> None:
+    base, s = receiver.url, receiver
     h = Harness(tmp_path, actions=pause_action(base))
     h.handle(event(0, Status.TRIGGERED))
-    assert [(c[1], c[3]) for c in s.calls] == [("/brands/acme/pause", "Bearer " + "t" * 24)]
-    assert s.calls[0][2] == f'{{"reason": "crisis {CRISIS}", "summary": "acme transition 0"}}'.encode()
+    assert [(c.path, c.headers["authorization"]) for c in s.requests] == [("/brands/acme/pause", "Bearer " + "t" * 24)]
+    assert s.requests[0].body == f'{{"reason": "crisis {CRISIS}", "summary": "acme transition 0"}}'.encode()
     (shown,) = h.receivers["social"].got[0]["actions"]  # the alert carries the outcome
     assert (shown["name"], shown["step"], shown["outcome"]) == ("pause-posts", "do", "done")
     h.handle(event(1, Status.RESOLVED))
-    assert [c[1] for c in s.calls] == ["/brands/acme/pause", "/brands/acme/resume"]
+    assert [c.path for c in s.requests] == ["/brands/acme/pause", "/brands/acme/resume"]
     assert [a["outcome"] for a in h.receivers["social"].got[-1]["actions"]] == ["done", "done"]
 
 
 def test_a_failing_action_is_shown_retried_and_never_blocks_the_alert(tmp_path: Path,
-                                                                     scheduler: tuple[str, Scheduler]) -> None:
-    base, s = scheduler
+                                                                     receiver: HttpReceiver) -> None:
+    base, s = receiver.url, receiver
     s.script = [503]
     h = Harness(tmp_path, actions=pause_action(base))
     h.handle(event(0, Status.TRIGGERED))
@@ -298,15 +268,15 @@ def test_a_failing_action_is_shown_retried_and_never_blocks_the_alert(tmp_path: 
     (shown,) = h.receivers["social"].got[0]["actions"]
     assert shown["outcome"] == "pending" and "HTTP 503" in shown["error"] and "t" * 24 not in shown["error"]
     h.advance(5)
-    assert len(s.calls) == 2 and h.outbox.rows(crisis_id=CRISIS, status="delivered")
+    assert len(s.requests) == 2 and h.outbox.rows(crisis_id=CRISIS, status="delivered")
 
 
-def test_an_action_for_another_brand_does_nothing(tmp_path: Path, scheduler: tuple[str, Scheduler]) -> None:
-    base, s = scheduler
+def test_an_action_for_another_brand_does_nothing(tmp_path: Path, receiver: HttpReceiver) -> None:
+    base, s = receiver.url, receiver
     h = Harness(tmp_path, actions=pause_action(base))
     h.handle(event(0, Status.TRIGGERED, brand="globex", crisis="globex:20261124T1000Z"),
              event(1, Status.RESOLVED, brand="globex", crisis="globex:20261124T1000Z"))
-    assert s.calls == []
+    assert s.requests == []
 
 
 @pytest.mark.parametrize("table, words", [
