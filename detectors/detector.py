@@ -32,6 +32,7 @@ from .explain import (
     TermBackground,
     brand_words,
     distinctive_terms,
+    documents,
     playbook,
     representative,
     terms_of,
@@ -223,8 +224,8 @@ class CrisisDetector:
         cfg = self.config
         cid = crisis_id(self.brand, t.started_at)
         samples = [d for b, _ in self._window for d in b.samples]
-        terms = distinctive_terms([terms_of(d.text, self._exclude) for d in samples], self.background,
-                                  limit=cfg.terms)
+        docs, copies = documents((d.text for d in samples), self._exclude)
+        terms = distinctive_terms(docs, self.background, limit=cfg.terms, copies=copies)
         sources: Counter[str] = Counter()
         for b, _ in self._window:
             sources.update(dict(b.negative_sources))

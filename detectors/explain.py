@@ -64,6 +64,29 @@ def terms_of(text: str, exclude: frozenset[str] = frozenset()) -> set[str]:
     return out
 
 
+def documents(texts: Iterable[str], exclude: frozenset[str] = frozenset()) -> tuple[list[set[str]], list[int]]:
+    """The term sets of the *distinct* texts (case and spacing ignored), in first-seen order, and how many
+    copies of each there were.
+
+    A copy-paste burst (one text posted many times, by bots or by a pile-on)
+    counts once when terms are ranked: otherwise its incidental words ("how
+    did", "happen") outrank what the many different people are actually saying
+    ("data breach").  The copies still count in the reported ``mentions``.
+    """
+    seen: dict[str, int] = {}
+    docs: list[set[str]] = []
+    copies: list[int] = []
+    for text in texts:
+        key = " ".join(text.lower().split())
+        if key in seen:
+            copies[seen[key]] += 1
+        else:
+            seen[key] = len(docs)
+            docs.append(terms_of(text, exclude))
+            copies.append(1)
+    return docs, copies
+
+
 def brand_words(brand: str) -> frozenset[str]:
     parts = {p for p in re.split(r"[\W_]+", brand.lower()) if p}
     return frozenset(parts | {brand.lower()})
@@ -115,11 +138,13 @@ def distinctive_terms(
     limit: int = 5,
     prior_scale: float = 1.0,
     min_z: float = 1.96,
+    copies: Sequence[int] | None = None,
 ) -> list[dict[str, object]]:
     """Terms over-represented in ``foreground`` documents, best first.
 
     Returns ``[{"term", "mentions", "share", "z"}]`` where ``mentions`` is how
-    many foreground documents contain the term.  The Dirichlet prior is the
+    many foreground documents contain the term, each counted ``copies[i]``
+    times when given (see :func:`documents`), and ``share`` is its fraction.  The Dirichlet prior is the
     pooled (foreground + background) term counts times ``prior_scale``: a term
     new in the crisis gets a prior as large as its own count, so it is not
     drowned in variance, while a term as common as usual scores about zero.
@@ -162,7 +187,14 @@ def distinctive_terms(
         chosen.append((z, term, y))
         if len(chosen) == limit:
             break
-    return [{"term": t, "mentions": y, "share": round(y / n_docs, 3), "z": round(z, 2)} for z, t, y in chosen]
+    weights = list(copies) if copies is not None else [1] * n_docs
+    total = sum(weights)
+
+    def mentions(term: str) -> int:
+        return sum(w for doc, w in zip(foreground, weights, strict=True) if term in doc)
+
+    return [{"term": t, "mentions": mentions(t), "share": round(mentions(t) / total, 3), "z": round(z, 2)}
+            for z, t, _ in chosen]
 
 
 def _covers(chosen: str, term: str, chosen_y: int, y: int) -> bool:

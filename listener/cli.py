@@ -302,6 +302,16 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_sentiment(args: argparse.Namespace) -> int:
+    import io
+
+    from .sentiment_cli import main as score_lines
+
+    # a stray byte must not stop a stream: it becomes U+FFFD and the line is still scored
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    return score_lines(stdin, sys.stdout, stock=args.stock)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import orjson
 
@@ -383,6 +393,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sources", help="list the configured sources, whether they can start, their last progress")
     s.add_argument("--config", help="TOML configuration file")
     s.set_defaults(func=cmd_sources)
+
+    s = sub.add_parser("sentiment", help="score texts from stdin (one a line): one JSON object a line on stdout")
+    s.add_argument("--stock", action="store_true", help="stock VADER instead of crisiswatch's complaint-aware scorer")
+    s.set_defaults(func=cmd_sentiment)
 
     s = sub.add_parser("simulate", help="write the demo's simulated mentions as JSON lines")
     s.add_argument("--output", required=True)

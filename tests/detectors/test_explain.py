@@ -41,3 +41,20 @@ def test_representative_prefers_on_topic_distinct_reached_mentions() -> None:
     ]
     reps = representative(samples, ["recall"])
     assert [r["id"] for r in reps] == ["4", "2", "1"]
+
+
+def test_a_copy_paste_burst_counts_once_and_cannot_name_the_crisis() -> None:
+    from detectors.explain import TermBackground, distinctive_terms, documents
+
+    copies = ["How did Acme let this happen?? Hackers everywhere. Disgraceful"] * 8
+    different = [f"Acme data breach: my card number {i} was stolen, awful" for i in range(6)] + \
+        ["another data breach at acme", "data breach again", "acme data breach is a disgrace"]
+    docs, counts = documents(copies + different)
+    assert len(docs) == len(different) + 1 and counts[0] == 8 and sum(counts) == len(copies) + len(different)
+    background = TermBackground()
+    for i in range(50):
+        background.add(f"acme store slow today {i}")
+    found = distinctive_terms(docs, background, copies=counts)
+    terms = [t["term"] for t in found]
+    assert terms[0] == "data breach" and not any("happen" in t or "hackers" in t for t in terms)
+    assert found[0]["mentions"] == 9 and found[0]["share"] == round(9 / 17, 3)

@@ -57,3 +57,18 @@ path = "{tmp_path / 'missing.jsonl'}"
     assert out[1].split()[:4] == ["0", "file", "file:m.jsonl", "ok"]
     assert out[2].split()[:2] == ["1", "file"] and "ERROR" in out[2]
     assert "sources[1].path" in out[3]
+
+
+def test_sentiment_command_scores_each_stdin_line_even_with_bad_bytes() -> None:
+    import subprocess
+    import sys
+
+    import orjson
+
+    out = subprocess.run([sys.executable, "-m", "listener.cli", "sentiment"], check=True, capture_output=True,
+                         input=b"still waiting on hold for 2 hours @united\nlove it\n\n\xff outage again\n").stdout
+    rows = [orjson.loads(line) for line in out.splitlines()]
+    assert [r["label"] for r in rows] == ["negative", "positive", "neutral", "negative"]
+    stock = subprocess.run([sys.executable, "-m", "listener.cli", "sentiment", "--stock"], check=True,
+                           capture_output=True, input=b"still waiting on hold for 2 hours @united\n").stdout
+    assert orjson.loads(stock)["label"] == "positive"  # what stock VADER makes of it
