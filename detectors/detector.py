@@ -35,7 +35,6 @@ from .explain import (
     documents,
     playbook,
     representative,
-    terms_of,
 )
 from .lifecycle import Lifecycle, Phase, Transition
 from .signals import WindowSignal, poisson_tail, window_signal
