@@ -11,6 +11,16 @@ brand (see DESIGN.md)::
 Unknown fields are ignored so that producers can add fields before consumers
 know them; an unknown ``v`` is refused, because its meaning cannot be guessed.
 
+Control characters (C0 but tab, newline and carriage return; DEL; C1) are
+refused in the identifying fields (``id``, ``source``, ``brand``: reason
+``invalid_value``) and replaced by a space in ``text`` and ``author``: a post
+is not refused for a stray byte, but an escape sequence never reaches a
+terminal, a log line or an alert.  A timestamp later than the caller's
+``not_after`` (the listener passes its wall clock plus
+``listener.max_future_minutes``) is refused as ``future_timestamp``: one
+mention dated 2090 would otherwise push its brand's event-time watermark
+decades ahead and make every later mention "late".
+
 :func:`decode` never raises anything but :class:`MentionError`, whose
 ``reason`` is a short stable code (used as the dead-letter reason and as a
 metric label) and whose message names the field and what was wrong.
@@ -18,6 +28,7 @@ metric label) and whose message names the field and what was wrong.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -31,6 +42,7 @@ EARLIEST_YEAR = 2000
 LATEST_YEAR = 2100
 
 _REQUIRED_STR = ("id", "source", "brand", "text")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _OPTIONAL_STR = ("author", "url", "lang")
 
 
@@ -39,7 +51,7 @@ class MentionError(ValueError):
 
     ``reason`` is one of: ``too_large``, ``not_utf8``, ``invalid_json``,
     ``not_an_object``, ``unsupported_version``, ``missing_field``,
-    ``wrong_type``, ``invalid_value``, ``bad_timestamp``.
+    ``wrong_type``, ``invalid_value``, ``bad_timestamp``, ``future_timestamp``.
     """
 
     def __init__(self, reason: str, message: str, field: str | None = None) -> None:
@@ -116,8 +128,11 @@ def encode(mention: Mention) -> bytes:
     return orjson.dumps(mention.to_dict())
 
 
-def decode(raw: bytes | bytearray | memoryview | None) -> Mention:
-    """Parse and validate wire bytes; raise :class:`MentionError` on any defect."""
+def decode(raw: bytes | bytearray | memoryview | None, not_after: float | None = None) -> Mention:
+    """Parse and validate wire bytes; raise :class:`MentionError` on any defect.
+
+    ``not_after``: the latest acceptable ``created_at`` (epoch seconds); later is ``future_timestamp``.
+    """
     if raw is None:
         raise MentionError("invalid_json", "message has no value (null / tombstone)")
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -129,7 +144,12 @@ def decode(raw: bytes | bytearray | memoryview | None) -> Mention:
             raise MentionError("not_utf8", "message is not valid UTF-8") from None
         raise MentionError("invalid_json", f"message is not valid JSON: {exc}") from None
     fast = _fast(obj)
-    return fast if fast is not None else _validate(obj)
+    mention = fast if fast is not None else _validate(obj)
+    if not_after is not None and mention.created_at.timestamp() > not_after:
+        raise MentionError("future_timestamp", f"created_at {format_time(mention.created_at)} is in the future "
+                           f"(later than {format_time(datetime.fromtimestamp(not_after, timezone.utc))})",
+                           "created_at")
+    return mention
 
 
 def from_dict(obj: object) -> Mention:
@@ -156,7 +176,7 @@ def _fast(obj: object) -> Mention | None:
     version = get("v", WIRE_VERSION)
     if version != WIRE_VERSION or type(version) is not int:
         return None
-    if not (mention_id.strip() and source.strip() and brand.strip()):
+    if not (mention_id.strip() and source.strip() and brand.strip()) or _CONTROL.search(mention_id + source + brand):
         return None
     author, url, lang, reach, repost = get("author"), get("url"), get("lang"), get("reach"), get("is_repost", False)
     if not ((author is None or type(author) is str and len(author) <= MAX_FIELD_CHARS)
@@ -171,6 +191,10 @@ def _fast(obj: object) -> Mention | None:
         return None
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         return None
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(" ", text)
+    if author is not None and _CONTROL.search(author):
+        author = _CONTROL.sub(" ", author)
     return Mention(mention_id, source, brand, text, moment, author, url, lang, reach, repost)
 
 
@@ -215,13 +239,14 @@ def _validate(obj: object) -> Mention:
     is_repost = obj.get("is_repost", False)
     if type(is_repost) is not bool:
         raise MentionError("wrong_type", f"is_repost must be true or false, got {type(is_repost).__name__}", "is_repost")
+    author = optional["author"]
     return Mention(
         id=mention_id,
         source=source,
         brand=brand,
-        text=text,
+        text=_CONTROL.sub(" ", text),
         created_at=created_at,
-        author=optional["author"],
+        author=_CONTROL.sub(" ", author) if author is not None else None,
         url=optional["url"],
         lang=optional["lang"],
         reach=reach,
@@ -232,6 +257,8 @@ def _validate(obj: object) -> Mention:
 def _check_short(field: str, value: str, limit: int = MAX_FIELD_CHARS) -> None:
     if not value.strip():
         raise MentionError("invalid_value", f"{field} must not be empty", field)
+    if _CONTROL.search(value):
+        raise MentionError("invalid_value", f"{field} must not contain control characters", field)
     if len(value) > limit:
         raise MentionError("too_large", f"{field} is longer than {limit} characters", field)
 

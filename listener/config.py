@@ -47,6 +47,13 @@ class ListenerSettings:
     max_sample_chars: int = 500
     max_gap_minutes: int = 7 * 24 * 60
     dedup_minutes: int = 24 * 60
+    dedup_capacity: int = 200_000
+    """Ids remembered per brand and generation; a flood of distinct ids shortens the horizon instead."""
+    max_brands: int = 10_000
+    """Brands tracked at once; mentions of more go to the dead-letter topic (reason ``brand_limit``)."""
+    max_future_minutes: int = 60
+    """Mentions dated more than this ahead of the wall clock go to the dead-letter topic (reason
+    ``future_timestamp``); 0 = accept any date (replaying a simulated future)."""
     console: bool = True
     """Print alert events on standard output."""
     history_path: str = ""
@@ -62,6 +69,8 @@ class ListenerSettings:
             ),
             detector=detector,
             dedup_minutes=self.dedup_minutes,
+            dedup_capacity=self.dedup_capacity,
+            max_brands=self.max_brands,
         )
 
 
@@ -238,7 +247,7 @@ _POSITIVE = {
     "kafka": ("partitions", "replication_factor", "session_timeout_ms", "heartbeat_interval_ms",
               "max_poll_records", "request_timeout_ms", "batch_size"),
     "listener": ("poll_timeout_ms", "max_samples_per_minute", "max_sample_chars", "max_gap_minutes",
-                 "dedup_minutes"),
+                 "dedup_minutes", "dedup_capacity", "max_brands"),
     "detector": ("window_minutes", "trigger_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
                  "p_value", "dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
     "oncall": ("ack_target_minutes",),
@@ -272,5 +281,7 @@ def _check(obj: Any, where: str) -> None:
                               "(the gap between them is the hysteresis)")
         if list(obj.severity_ratios) != sorted(obj.severity_ratios):
             raise ConfigError("detector.severity_ratios must be increasing, e.g. [3.0, 6.0, 12.0]")
+    if where == "listener" and obj.max_future_minutes < 0:
+        raise ConfigError(f"listener.max_future_minutes must be >= 0 (0 = off), got {obj.max_future_minutes}")
     if where == "listener" and obj.allowed_lateness_s < 0:
         raise ConfigError(f"listener.allowed_lateness_s must be >= 0, got {obj.allowed_lateness_s}")

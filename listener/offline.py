@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -44,7 +44,7 @@ def run_items(items: Iterable[Item], settings: PipelineSettings, scorer: Scorer 
     scorer = scorer or Scorer()
     pipeline = Pipeline(settings, on_reading=on_reading)
     result = DetectResult()
-    for chunk in _chunks(items, result, on_reject):
+    for chunk in _chunks(items, result, on_reject, pipeline.admit):
         result.mentions += len(chunk)
         result.events.extend(pipeline.process(chunk, scorer.score_many([m.text for m in chunk])))
     result.events.extend(pipeline.flush())
@@ -54,9 +54,13 @@ def run_items(items: Iterable[Item], settings: PipelineSettings, scorer: Scorer 
     return result
 
 
-def _chunks(items: Iterable[Item], result: DetectResult, on_reject) -> Iterator[list[Mention]]:  # type: ignore[no-untyped-def]
+def _chunks(items: Iterable[Item], result: DetectResult, on_reject,  # type: ignore[no-untyped-def]
+            admit: Callable[[str], bool]) -> Iterator[list[Mention]]:
     chunk: list[Mention] = []
     for item in items:
+        if not isinstance(item, Rejected) and not admit(item.brand):
+            item = Rejected(orjson.dumps(item.to_dict()), "brand_limit",
+                            f"more than listener.max_brands brands; {item.brand[:80]!r} refused", "detect")
         if isinstance(item, Rejected):
             result.rejected[item.reason] += 1
             if on_reject is not None:

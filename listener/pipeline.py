@@ -12,7 +12,7 @@ on batch boundaries, so the way a stream is cut into polls does not matter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from connectors.mention import Mention
@@ -27,6 +27,11 @@ class PipelineSettings:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     dedup_minutes: int = 24 * 60
     """How long a mention id is remembered for de-duplication (event time)."""
+    dedup_capacity: int = 200_000
+    """At most this many ids a brand per generation (two generations): under a flood of distinct ids the
+    horizon shrinks (counted: :attr:`Pipeline.dedup_rotations`) instead of memory growing without bound."""
+    max_brands: int = 10_000
+    """Brands tracked at once; mentions of further brands are refused (:meth:`Pipeline.admit`)."""
 
 
 @dataclass
@@ -45,13 +50,16 @@ class RecentIds:
     no per-id timestamps, and deterministic because it follows event time.
     """
 
-    __slots__ = ("horizon_s", "current", "previous", "until")
+    __slots__ = ("horizon_s", "capacity", "current", "previous", "until", "early")
 
-    def __init__(self, horizon_s: float) -> None:
+    def __init__(self, horizon_s: float, capacity: int = 200_000) -> None:
         self.horizon_s = horizon_s
+        self.capacity = capacity
         self.current: set[tuple[str, str]] = set()
         self.previous: set[tuple[str, str]] = set()
         self.until: float | None = None
+        self.early = 0
+        """Generations ended early because ``capacity`` was reached."""
 
     def __len__(self) -> int:
         return len(self.current) + len(self.previous)
@@ -66,6 +74,10 @@ class RecentIds:
             stale = epoch >= self.until + self.horizon_s
             self.previous, self.current = (set() if stale else self.current), set()
             self.until = epoch + self.horizon_s
+        elif len(self.current) >= self.capacity:
+            self.previous, self.current = self.current, set()
+            self.until = epoch + self.horizon_s
+            self.early += 1
         self.current.add(key)
         return False
 
@@ -77,16 +89,35 @@ class _Brand:
         self.brand = brand
         self.buckets = BrandBuckets(brand, settings.buckets)
         self.detector = CrisisDetector(brand, settings.detector)
-        self.seen = RecentIds(60.0 * settings.dedup_minutes)
+        self.seen = RecentIds(60.0 * settings.dedup_minutes, settings.dedup_capacity)
 
 
 class Pipeline:
     def __init__(self, settings: PipelineSettings | None = None,
-                 on_reading: Callable[[Reading], None] | None = None) -> None:
+                 on_reading: Callable[[Reading], None] | None = None, reserved: Iterable[str] = ()) -> None:
         self.settings = settings or PipelineSettings()
         self.on_reading = on_reading
+        self.reserved = frozenset(reserved)
+        """Brands always admitted (the configured ``[[brands]]``): a flood of made-up brands cannot lock them out."""
         self.brands: dict[str, _Brand] = {}
         self.counters = Counters()
+
+    @property
+    def dedup_rotations(self) -> int:
+        """Times a brand's id memory was full and its older generation was dropped early (a flood of ids)."""
+        return sum(b.seen.early for b in self.brands.values())
+
+    def admit(self, brand: str) -> bool:
+        """May mentions of ``brand`` be processed?  Every brand already tracked and every reserved brand may;
+        another new one only while fewer than ``max_brands`` are tracked.  Memory stays bounded under a flood
+        of distinct (often garbage) brand names; the caller dead-letters what is refused (reason
+        ``brand_limit``), so it is never silent."""
+        if brand in self.brands:
+            return True
+        if len(self.brands) >= self.settings.max_brands and brand not in self.reserved:
+            return False
+        self.brands[brand] = _Brand(brand, self.settings)
+        return True
 
     def process(self, mentions: Sequence[Mention], compounds: Sequence[float]) -> list[AlertEvent]:
         """Add scored mentions (in topic order) and return the alerts they caused."""

@@ -74,7 +74,7 @@ class Listener:
         self.producer = producer
         self.sinks = list(sinks)
         self.scorer = scorer or Scorer()
-        self.pipeline = Pipeline(config.pipeline)
+        self.pipeline = Pipeline(config.pipeline, reserved=(str(t.get("name")) for t in config.brands))
         self.stats = ListenerStats()
         self._brand_partition: dict[str, Position] = {}
         self.consumer = consumer_factory(
@@ -100,11 +100,19 @@ class Listener:
         mentions: list[Mention] = []
         rejected = 0
         append = mentions.append
+        future = self.config.listener.max_future_minutes
+        not_after = time.time() + 60 * future if future else None
+        admit = self.pipeline.admit
         for batch in batches:
             first = len(mentions)
             for i, value in enumerate(batch.values):
                 try:
-                    append(decode(value))
+                    m = decode(value, not_after)
+                    if not admit(m.brand):
+                        raise MentionError("brand_limit", f"brand {m.brand[:80]!r} would be brand number "
+                                           f"{len(self.pipeline.brands) + 1}; listener.max_brands is "
+                                           f"{self.pipeline.settings.max_brands}", "brand")
+                    append(m)
                 except MentionError as exc:
                     self._dead_letter(batch, i, exc)
                     rejected += 1

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.mention import _CONTROL as CONTROL
 from connectors.mention import MAX_MESSAGE_BYTES, Mention, MentionError, decode, encode, format_time
 
 VALID = {
@@ -109,7 +110,31 @@ def test_decode_of_arbitrary_objects_raises_only_mention_error(obj: dict) -> Non
 )
 def test_round_trip_property(brand: str, text: str, when: datetime, reach: int | None) -> None:
     m = Mention(id="x:1", source="x", brand=brand, text=text, created_at=when.replace(microsecond=0), reach=reach)
-    assert decode(encode(m)) == m
+    if CONTROL.search(brand):
+        with pytest.raises(MentionError, match="control characters") as info:
+            decode(encode(m))
+        assert info.value.reason == "invalid_value" and info.value.field == "brand"
+        return
+    assert decode(encode(m)) == m._replace(text=CONTROL.sub(" ", text))
+
+
+@pytest.mark.parametrize("text", ["\x1b[2J\x1b[31mpwned", "nul\x00byte", "c1\x85\x9b31m", "bell\x07"])
+def test_control_characters_never_reach_a_terminal(text: str) -> None:
+    m = decode(encode(Mention("x:1", "x", "acme", text, datetime(2026, 11, 23, tzinfo=timezone.utc),
+                              author="@a\x1b]0;title\x07")))
+    assert not CONTROL.search(m.text) and not CONTROL.search(m.author or "")
+    assert "\n" in decode(encode(m._replace(text="two\nlines\tok"))).text  # tab, newline and CR are text
+
+
+def test_a_future_timestamp_is_refused_only_past_the_given_bound() -> None:
+    m = Mention("x:1", "x", "acme", "hi", datetime(2090, 1, 1, tzinfo=timezone.utc))
+    bound = datetime(2026, 11, 24, 15, tzinfo=timezone.utc).timestamp()
+    with pytest.raises(MentionError) as info:
+        decode(encode(m), not_after=bound)
+    assert (info.value.reason, info.value.field) == ("future_timestamp", "created_at")
+    assert "2090-01-01T00:00:00Z" in str(info.value)
+    assert decode(encode(m)) == m  # no bound: accepted (offline replays of any period)
+    assert decode(encode(m._replace(created_at=datetime(2026, 11, 24, 14, tzinfo=timezone.utc))), not_after=bound)
 
 
 @settings(max_examples=500, deadline=None)

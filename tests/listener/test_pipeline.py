@@ -75,3 +75,20 @@ def test_recent_ids_remember_at_least_the_horizon_and_forget_later() -> None:
     assert not ids.check_and_add(("x", "1"), 206)
     assert not ids.check_and_add(("x", "4"), 10_000)  # a long jump drops both generations
     assert len(ids) == 1
+
+
+def test_the_id_memory_is_bounded_and_a_flood_shortens_its_horizon() -> None:
+    from listener.pipeline import RecentIds
+
+    ids = RecentIds(horizon_s=3600, capacity=100)
+    assert not any(ids.check_and_add(("x", str(i)), 0.0) for i in range(1000))
+    assert len(ids) <= 200 and ids.early == 9
+    assert ids.check_and_add(("x", "999"), 1.0)  # the newest are still remembered
+
+
+def test_the_brand_cap_never_locks_out_a_configured_brand() -> None:
+    from listener.pipeline import Pipeline, PipelineSettings
+
+    pipeline = Pipeline(PipelineSettings(max_brands=2), reserved=["acme"])
+    assert [pipeline.admit(b) for b in ("junk1", "junk2", "junk3", "acme", "junk1")] == [True, True, False, True, True]
+    assert set(pipeline.brands) == {"junk1", "junk2", "acme"}

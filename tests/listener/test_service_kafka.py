@@ -106,6 +106,45 @@ def test_malformed_messages_go_to_the_dlq_with_a_reason_and_do_not_stop_the_list
         assert headers["crisiswatch-origin"].startswith(kafka.mentions_topic.encode() + b"/")
 
 
+def test_hostile_input_goes_to_the_dlq_and_memory_stays_bounded(kafka: KafkaSettings) -> None:
+    """Future dates, control characters, a flood of brands, a flood of ids, megabytes: none stops the loop."""
+    from dataclasses import replace
+
+    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    good = [Mention(id=f"g{i}", source="x", brand="acme", text="fine \x1b[2J\x00", created_at=t + timedelta(seconds=i))
+            for i in range(50)]
+    future = Mention(id="f", source="x", brand="acme", text="from 2090", created_at=datetime(2090, 1, 1,
+                                                                                          tzinfo=timezone.utc))
+    flood = [Mention(id=f"b{i}", source="x", brand=f"garbage-{i}", text="x", created_at=t) for i in range(30)]
+    bad_brand = orjson.dumps({**good[0].to_dict(), "id": "c", "brand": "ac\x1bme"})
+    huge = orjson.dumps({**good[0].to_dict(), "id": "h", "text": "y" * 900_000})  # under the producer's 1 MB request limit
+    producer = Producer(kafka)
+    for m in [*good, future, *flood]:
+        producer.send(kafka.mentions_topic, encode(m), key=m.brand.encode())
+    for raw in (bad_brand, huge):
+        producer.send(kafka.mentions_topic, raw, key=b"acme")
+    producer.flush()
+    config = config_for(kafka)
+    config = replace(config, listener=replace(config.listener, max_brands=10, dedup_capacity=20),
+                     brands=({"name": "acme", "keywords": ["acme"]},))  # configured: never locked out
+    total = len(good) + 1 + len(flood) + 2
+    listener = Listener(config, producer, [MemorySink()])
+    deadline = time.monotonic() + 90
+    while listener.stats.consumed < total and time.monotonic() < deadline:
+        listener.step()
+    assert listener.stats.consumed == total
+    admitted = len(listener.pipeline.brands) - 1  # garbage brands that got a slot before the cap
+    assert 9 <= admitted <= 10 and "acme" in listener.pipeline.brands
+    assert dict(listener.stats.dead_letters) == {"future_timestamp": 1, "brand_limit": len(flood) - admitted,
+                                                 "invalid_value": 1, "too_large": 1}
+    assert listener.pipeline.dedup_rotations >= 1 and len(listener.pipeline.brands["acme"].seen) <= 2 * 20
+    assert listener.pipeline.counters.processed == len(good) + admitted
+    listener.close()
+    producer.close()
+    dlq = {dict(r.headers)[REASON_HEADER] for r in read_all(kafka, kafka.dlq_topic, timeout_s=15)}
+    assert dlq == {b"future_timestamp", b"brand_limit", b"invalid_value", b"too_large"}
+
+
 def test_restart_after_clean_stop_resumes_from_committed_offsets(kafka: KafkaSettings) -> None:
     sim = Simulation(brands=(BrandProfile("a", 3.0), BrandProfile("b", 2.0)),
                      start=datetime(2026, 11, 23, tzinfo=timezone.utc), minutes=240, seed=11)
