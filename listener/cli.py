@@ -312,6 +312,24 @@ def cmd_sentiment(args: argparse.Namespace) -> int:
     return score_lines(stdin, sys.stdout, stock=args.stock)
 
 
+def cmd_nab(args: argparse.Namespace) -> int:
+    """The volume detector on NAB realTweets files: OUT/<name>.csv with timestamp,alert for each input."""
+    from pathlib import Path
+
+    from .nab import run_nab
+
+    try:
+        counts = run_nab(Path(args.data), Path(args.out))
+    except ValueError as exc:
+        print(f"crisiswatch nab: {exc}", file=sys.stderr)
+        return 2
+    for name, alerts in counts.items():
+        print(f"{name}: {alerts} alert rows")
+    print(f"wrote {len(counts)} files to {args.out}; score them with "
+          f"python ../shared/tools/nab_score.py --data DIR --detections {args.out} --profile all", file=sys.stderr)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import orjson
 
@@ -397,6 +415,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sentiment", help="score texts from stdin (one a line): one JSON object a line on stdout")
     s.add_argument("--stock", action="store_true", help="stock VADER instead of crisiswatch's complaint-aware scorer")
     s.set_defaults(func=cmd_sentiment)
+
+    s = sub.add_parser("nab", help="run the volume detector on NAB realTweets CSVs (DIR/realTweets/*.csv)")
+    s.add_argument("--data", required=True, help="the NAB data folder that holds realTweets/")
+    s.add_argument("--out", required=True, help="where OUT/<same name>.csv (timestamp,alert) are written")
+    s.set_defaults(func=cmd_nab)
 
     s = sub.add_parser("simulate", help="write the demo's simulated mentions as JSON lines")
     s.add_argument("--output", required=True)

@@ -72,3 +72,19 @@ def test_sentiment_command_scores_each_stdin_line_even_with_bad_bytes() -> None:
     stock = subprocess.run([sys.executable, "-m", "listener.cli", "sentiment", "--stock"], check=True,
                            capture_output=True, input=b"still waiting on hold for 2 hours @united\n").stdout
     assert orjson.loads(stock)["label"] == "positive"  # what stock VADER makes of it
+
+
+def test_nab_command_writes_one_alert_file_per_series_and_refuses_a_wrong_folder(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from listener.cli import main
+
+    series = tmp_path / "nab" / "realTweets"
+    series.mkdir(parents=True)
+    rows = ["timestamp,value"] + [f"2015-03-0{1 + i // 288} {(i % 288) // 12:02d}:{(i % 12) * 5:02d}:53,{5 + i % 3}"
+                                  for i in range(288 * 3)]
+    (series / "Twitter_volume_X.csv").write_text("\n".join(rows) + "\n")
+    assert main(["nab", "--data", str(tmp_path / "nab"), "--out", str(tmp_path / "out")]) == 0
+    out = (tmp_path / "out" / "Twitter_volume_X.csv").read_text().splitlines()
+    assert out[0] == "timestamp,alert" and len(out) == len(rows)
+    assert {line.rsplit(",", 1)[1] for line in out[1:]} <= {"0", "1"}
+    assert main(["nab", "--data", str(tmp_path), "--out", str(tmp_path / "o2")]) == 2
+    assert "realTweets" in capsys.readouterr().err
