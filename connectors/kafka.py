@@ -255,6 +255,14 @@ class Consumer:
             {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
         )
 
+    def assignment(self) -> list[Position]:
+        """The partitions this member owns now (call from the polling thread)."""
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    def highwater(self, position: Position) -> int | None:
+        """The partition's end offset as of the last fetch (no network); None before the first."""
+        return self._consumer.highwater(TopicPartition(*position))
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)
 

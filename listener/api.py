@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 
 
-def parse_listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str, key: str = "oncall.http_listen") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"oncall.http_listen must be host:port, e.g. 127.0.0.1:8787; got {value!r}")
+        raise ConfigError(f"{key} must be host:port, e.g. 127.0.0.1:8787; got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

@@ -32,7 +32,7 @@ from connectors.source import Rejected, Source, SourceContext, paced
 from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
 from .broker import EmbeddedBroker
 from .config import Config, ConfigError, ListenerSettings
-from .api import api_token, serving
+from .api import api_token, parse_listen, serving
 from .notify import Notify, OnCallStack
 from .service import Listener
 
@@ -111,6 +111,17 @@ def notifying(config: Config, stack: OnCallStack | None) -> Iterator[None]:
         thread.join(timeout=60)
     if errors:
         raise errors[0]
+
+
+def listen(config: Config, listener: Listener, stop: threading.Event) -> None:
+    """Run the listener until ``stop``, with ``/metrics`` and ``/healthz`` when ``metrics_listen`` is set."""
+    if not config.listener.metrics_listen:
+        listener.run(stop)
+        return
+    from .metrics import serving as serving_metrics
+
+    with serving_metrics(listener, parse_listen(config.listener.metrics_listen, "listener.metrics_listen")):
+        listener.run(stop)
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from connectors.brands import BrandConfigError
@@ -13,6 +14,23 @@ from connectors.registry import SourceConfigError
 
 from .config import Config, ConfigError, load
 from .notifiers.base import NotifierConfigError
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``ts`` (ISO-8601 UTC), ``level``, ``logger``, ``message``, ``thread`` and, for an
+    exception, ``error`` (its type and message: the traceback stays out of the line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import orjson
+
+        doc = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+               "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+               "thread": record.threadName}
+        if record.exc_info and record.exc_info[1] is not None:
+            doc["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return orjson.dumps(doc).decode()
+
+    converter = time.gmtime  # type: ignore[assignment]
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -42,6 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         configured_sources,
         ingest,
         kafka_ready,
+        listen,
         notifying,
         source_context,
         stop_on_signals,
@@ -66,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                   name="ingest", daemon=True)
         feeder.start()
         try:
-            Listener(config, producer, build_sinks(config, producer)).run(stop)
+            listen(config, Listener(config, producer, build_sinks(config, producer)), stop)
         finally:
             stop.set()
             feeder.join(timeout=10)
@@ -104,17 +123,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_listen(args: argparse.Namespace) -> int:
     from connectors.kafka import Producer
 
-    from .app import build_sinks, kafka_ready, stop_on_signals
+    from .app import build_sinks, kafka_ready, listen, stop_on_signals
     from .service import Listener
 
     config = _config(args)
     _require_shared_broker(config, "listen")
+    _check_api(config)
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
         producer = Producer(config.kafka)
         try:
-            Listener(config, producer, build_sinks(config, producer)).run(stop)
+            listen(config, Listener(config, producer, build_sinks(config, producer)), stop)
         finally:
             producer.close()
     return 0
@@ -125,6 +145,8 @@ def _check_api(config: Config) -> None:
 
     from .api import api_token, parse_listen
 
+    if config.listener.metrics_listen:
+        parse_listen(config.listener.metrics_listen, "listener.metrics_listen")
     if config.oncall.http_listen:
         parse_listen(config.oncall.http_listen)
         api_token(config.oncall, os.environ)
@@ -360,6 +382,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crisiswatch", description="Streaming social-listening crisis detector.")
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one JSON object a line (ts, level, logger, message) for log collectors")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("demo", help="embedded broker + simulated stream with a crisis + listener; prints alerts")
@@ -435,7 +459,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if args.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
     try:
         return int(args.func(args))

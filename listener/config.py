@@ -54,6 +54,9 @@ class ListenerSettings:
     max_future_minutes: int = 60
     """Mentions dated more than this ahead of the wall clock go to the dead-letter topic (reason
     ``future_timestamp``); 0 = accept any date (replaying a simulated future)."""
+    metrics_listen: str = ""
+    """``host:port`` serving ``/metrics`` (Prometheus) and ``/healthz``; empty = off.  Bind to loopback or to
+    the network your Prometheus scrapes from (the endpoints are read-only)."""
     console: bool = True
     """Print alert events on standard output."""
     history_path: str = ""

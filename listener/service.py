@@ -41,10 +41,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ListenerStats:
+    """What the listener has done (read by the logs, ``/metrics`` and ``/healthz``; written by the loop only)."""
+
     consumed: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     commits: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
+    """Alert events emitted, by status."""
+    batch_seconds: float = 0.0
+    """Total time spent processing non-empty batches (poll excluded)."""
+    assigned: tuple[Position, ...] = ()
+    lag: dict[Position, int] = field(default_factory=dict)
+    """Records behind the partition's end, as of the last batch from it."""
+    last_poll: float | None = None
+    """Wall-clock time of the last poll that returned (records or not): the broker answered."""
+    last_commit: float | None = None
 
 
 def tune_gc() -> None:
@@ -87,6 +99,8 @@ class Listener:
     def _revoked(self, positions: list[Position]) -> None:
         # Every batch is committed before the next poll, so nothing is pending here.
         gone = set(positions)
+        for position in gone:
+            self.stats.lag.pop(position, None)
         for brand in [b for b, p in self._brand_partition.items() if p in gone]:
             self.pipeline.brands.pop(brand, None)
             del self._brand_partition[brand]
@@ -95,8 +109,12 @@ class Listener:
     def step(self) -> list[AlertEvent]:
         """One poll-process-emit-commit cycle; returns the alerts it emitted."""
         batches = self.consumer.poll(timeout_ms=self.config.listener.poll_timeout_ms)
+        stats = self.stats
+        stats.last_poll = time.time()
+        stats.assigned = tuple(self.consumer.assignment())
         if not batches:
             return []
+        started = time.perf_counter()
         mentions: list[Mention] = []
         rejected = 0
         append = mentions.append
@@ -126,9 +144,16 @@ class Listener:
         if rejected:
             self.producer.flush()
         self.consumer.commit({b.position: b.next_offset for b in batches})
-        self.stats.consumed += sum(len(b) for b in batches)
-        self.stats.batches += 1
-        self.stats.commits += 1
+        stats.last_commit = time.time()
+        stats.consumed += sum(len(b) for b in batches)
+        stats.batches += 1
+        stats.commits += 1
+        stats.alerts.update(e.status.value for e in events)
+        for b in batches:
+            end = self.consumer.highwater(b.position)
+            if end is not None:
+                stats.lag[b.position] = max(0, end - b.next_offset)
+        stats.batch_seconds += time.perf_counter() - started
         return events
 
     def _dead_letter(self, batch: Batch, index: int, exc: MentionError) -> None:

@@ -443,6 +443,15 @@ def test_notify_is_opt_in_keeps_its_outbox_in_the_volume_and_publishes_its_api_o
     stack.outbox.close()
 
 
+def test_listener_serves_metrics_and_its_healthcheck_asks_healthz(services: dict[str, dict[str, Any]]) -> None:
+    from listener.api import parse_listen
+
+    config = load_service_config(services, "listener")
+    _, port = parse_listen(config.listener.metrics_listen, "listener.metrics_listen")
+    check = " ".join(services["listener"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/healthz" in check
+
+
 def test_ingest_reads_its_sources_from_a_mount(services: dict[str, dict[str, Any]]) -> None:
     config = load_service_config(services, "ingest")
     assert config.sources, "ingest refuses to start without [[sources]]"

@@ -1,0 +1,142 @@
+"""``/metrics`` (Prometheus) and ``/healthz`` for a listener: ``[listener] metrics_listen = "host:port"``.
+
+Why a collector and not counters in the loop: the listener already counts
+everything it does (:class:`~listener.service.ListenerStats`, the pipeline's
+:class:`~listener.pipeline.Counters`); a custom collector reads those at
+scrape time, so the hot path pays nothing and there is one source of truth.
+The loop is the only writer; a scrape reads ints and small dicts, which is
+safe under the GIL.  The consumer itself is never touched from the HTTP
+thread (kafka-python's consumer is not thread-safe): lag and assignment are
+recorded by the loop after each poll.
+
+Metrics (all prefixed ``crisiswatch_``): ``mentions_consumed_total``,
+``mentions_processed_total``, ``dead_letters_total{reason}``,
+``late_mentions_total``, ``duplicate_mentions_total``,
+``alerts_total{status}``, ``dedup_early_rotations_total``,
+``batch_seconds`` (summary: count and sum), ``consumer_lag{topic,partition}``,
+``assigned_partitions``, ``brands``, ``last_poll_timestamp_seconds``,
+``last_commit_timestamp_seconds``.
+
+``/healthz`` answers 200 when the listener is live *and* ready, else 503,
+with a JSON body saying which: *live* = the loop polled within
+``stale_after_s`` (a hung loop or a broker that stopped answering fails it);
+*ready* = it owns at least one partition.  Lag is reported, not judged: a
+backlog after an outage is work to do, not a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
+if TYPE_CHECKING:
+    from .service import Listener
+
+log = logging.getLogger(__name__)
+
+
+class ListenerCollector:
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+
+    def collect(self) -> Iterator[Any]:
+        stats, pipeline = self.listener.stats, self.listener.pipeline
+        c = pipeline.counters
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            return CounterMetricFamily(f"crisiswatch_{name}", doc, value=value)
+
+        yield counter("mentions_consumed", "Records read from the mentions topic.", stats.consumed)
+        yield counter("mentions_processed", "Mentions scored and bucketed (not duplicates).", c.processed)
+        yield counter("late_mentions", "Mentions for a minute already closed (counted, not added).", c.late)
+        yield counter("duplicate_mentions", "Mentions dropped as duplicates of an earlier (source, id).",
+                      c.duplicates)
+        yield counter("dedup_early_rotations", "Times a brand's id memory was full and dropped its older half.",
+                      pipeline.dedup_rotations)
+        dead = CounterMetricFamily("crisiswatch_dead_letters", "Records sent to the dead-letter topic.",
+                                   labels=["reason"])
+        for reason, n in sorted(stats.dead_letters.items()):
+            dead.add_metric([reason], n)
+        yield dead
+        alerts = CounterMetricFamily("crisiswatch_alerts", "Alert events emitted.", labels=["status"])
+        for status, n in sorted(stats.alerts.items()):
+            alerts.add_metric([status], n)
+        yield alerts
+        yield SummaryMetricFamily("crisiswatch_batch_seconds", "Time to process a batch (decode to commit).",
+                                  count_value=stats.batches, sum_value=stats.batch_seconds)
+        lag = GaugeMetricFamily("crisiswatch_consumer_lag", "Records behind the end of the partition.",
+                                labels=["topic", "partition"])
+        for (topic, partition), n in sorted(dict(stats.lag).items()):
+            lag.add_metric([topic, str(partition)], n)
+        yield lag
+        yield GaugeMetricFamily("crisiswatch_assigned_partitions", "Partitions this listener owns.",
+                                value=len(stats.assigned))
+        yield GaugeMetricFamily("crisiswatch_brands", "Brands tracked.", value=len(pipeline.brands))
+        for name, value in (("last_poll", stats.last_poll), ("last_commit", stats.last_commit)):
+            if value is not None:
+                yield GaugeMetricFamily(f"crisiswatch_{name}_timestamp_seconds",
+                                        f"Wall-clock time of the {name.replace('_', ' ')}.", value=value)
+
+
+def health(listener: Listener, stale_after_s: float = 60.0, now: float | None = None) -> tuple[bool, dict[str, Any]]:
+    """(healthy, the JSON body of ``/healthz``)."""
+    stats = listener.stats
+    now = time.time() if now is None else now
+    poll_age = None if stats.last_poll is None else now - stats.last_poll
+    live = poll_age is not None and poll_age <= stale_after_s
+    ready = bool(stats.assigned)
+    body = {
+        "status": "ok" if live and ready else "not live" if not live else "not ready",
+        "live": live,
+        "ready": ready,
+        "assigned_partitions": [f"{t}/{p}" for t, p in stats.assigned],
+        "last_poll_age_s": None if poll_age is None else round(poll_age, 1),
+        "last_commit_age_s": None if stats.last_commit is None else round(now - stats.last_commit, 1),
+        "lag": sum(stats.lag.values()),
+    }
+    return live and ready, body
+
+
+@contextmanager
+def serving(listener: Listener, address: tuple[str, int], stale_after_s: float = 60.0) -> Iterator[tuple[str, int]]:
+    """Serve ``/metrics`` and ``/healthz`` in a thread for the block; yields the bound (host, port)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ListenerCollector(listener))  # type: ignore[arg-type]
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("metrics %s", fmt % args)
+
+        def do_GET(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                status, body, kind = 200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"
+            elif path == "/healthz":
+                ok, doc = health(listener, stale_after_s)
+                status, body, kind = (200 if ok else 503), orjson.dumps(doc), "application/json"
+            else:
+                status, body, kind = 404, b'{"error": "try /metrics or /healthz"}', "application/json"
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(address, Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("metrics and health on http://%s:%d/metrics and /healthz", *server.server_address[:2])
+    try:
+        yield server.server_address[0], server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,79 @@
+"""/metrics and /healthz of a listener consuming from the real broker; JSON log lines."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from connectors.kafka import KafkaSettings, Producer
+from connectors.mention import Mention, encode
+from listener.alerts import MemorySink
+from listener.config import Config, ListenerSettings
+from listener.metrics import health, serving
+from listener.service import Listener
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@pytest.mark.broker
+def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
+    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    producer = Producer(kafka)
+    for i in range(30):
+        m = Mention(id=str(i), source="x", brand="acme", text="awful outage", created_at=t + timedelta(seconds=i))
+        producer.send(kafka.mentions_topic, encode(m), key=b"acme")
+    producer.send(kafka.mentions_topic, encode(m), key=b"acme")  # a duplicate
+    producer.send(kafka.mentions_topic, b"{nope", key=b"acme")
+    producer.flush()
+    listener = Listener(Config(kafka=kafka, listener=ListenerSettings(console=False, poll_timeout_ms=200)),
+                        producer, [MemorySink()])
+    with serving(listener, ("127.0.0.1", 0)) as (host, port):
+        base = f"http://{host}:{port}"
+        status, body = get(base + "/healthz")
+        assert status == 503 and orjson.loads(body)["live"] is False  # has not polled yet
+        deadline = time.monotonic() + 60
+        while listener.stats.consumed < 32 and time.monotonic() < deadline:
+            listener.step()
+        status, body = get(base + "/healthz")
+        doc = orjson.loads(body)
+        assert status == 200 and doc["live"] and doc["ready"] and doc["lag"] == 0, doc
+        status, text = get(base + "/metrics")
+        metrics = text.decode()
+        assert status == 200
+        for line in ("crisiswatch_mentions_consumed_total 32.0", "crisiswatch_mentions_processed_total 30.0",
+                     "crisiswatch_duplicate_mentions_total 1.0",
+                     'crisiswatch_dead_letters_total{reason="invalid_json"} 1.0', "crisiswatch_brands 1.0",
+                     f'crisiswatch_consumer_lag{{partition="0",topic="{kafka.mentions_topic}"}}'):
+            assert line in metrics, line
+        assert "crisiswatch_batch_seconds_count" in metrics and "crisiswatch_assigned_partitions" in metrics
+        assert get(base + "/nope")[0] == 404
+    listener.close()
+    producer.close()
+    assert health(listener, stale_after_s=60, now=time.time() + 3600)[1]["status"] == "not live"
+
+
+def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from listener.cli import JsonFormatter
+
+    record = logging.LogRecord("crisiswatch.x", logging.WARNING, __file__, 1, "dead letter %s", ("a/0/1",), None)
+    doc = orjson.loads(JsonFormatter().format(record))
+    assert doc["level"] == "WARNING" and doc["message"] == "dead letter a/0/1" and doc["ts"].endswith("Z")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert orjson.loads(JsonFormatter().format(record))["error"] == "ValueError: boom"
