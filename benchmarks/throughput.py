@@ -207,8 +207,11 @@ class ListenerRun:
 
 
 def full_listener(settings: KafkaSettings, total: int, profile_path: str | None, run: int = 0) -> ListenerRun:
-    config = Config(kafka=replace(settings, group_id=f"bench-listener-{run}", alerts_topic=f"{settings.alerts_topic}-{run}"),
-                    listener=replace(ListenerSettings(), console=False, history_path=""))
+    # a fresh group and state topic a run: a run must not resume from the previous run's snapshots
+    kafka = replace(settings, group_id=f"bench-listener-{run}", alerts_topic=f"{settings.alerts_topic}-{run}",
+                    state_topic=f"bench-state-{run}")
+    ensure_topics(kafka, [kafka.alerts_topic, kafka.state_topic])
+    config = Config(kafka=kafka, listener=replace(ListenerSettings(), console=False, history_path=""))
     producer = Producer(config.kafka)
     assigned = _Assigned()
 

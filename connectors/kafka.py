@@ -43,6 +43,8 @@ class KafkaSettings:
     mentions_topic: str = "mentions"
     alerts_topic: str = "alerts"
     dlq_topic: str = "mentions.dlq"
+    state_topic: str = "crisiswatch.state"
+    """Compacted; the listeners' state snapshots, partitioned like the mentions topic."""
     partitions: int = 4
     replication_factor: int = 1
     group_id: str = "crisiswatch-listener"
@@ -167,10 +169,11 @@ class Producer:
         key: bytes | None = None,
         headers: Iterable[tuple[str, bytes]] = (),
         timestamp_ms: int | None = None,
+        partition: int | None = None,
     ) -> None:
         try:
             future = self._producer.send(
-                topic, value=value, key=key, headers=list(headers), timestamp_ms=timestamp_ms
+                topic, value=value, key=key, headers=list(headers), timestamp_ms=timestamp_ms, partition=partition
             )
         except KafkaError as exc:
             self._failure(exc)
@@ -259,6 +262,22 @@ class Consumer:
         """The partitions this member owns now (call from the polling thread)."""
         return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
+    def seek(self, position: Position, offset: int) -> None:
+        """Read ``position`` from ``offset`` on (e.g. in ``on_assign``, to resume from a state snapshot)."""
+        self._consumer.seek(TopicPartition(*position), offset)
+
+    def seek_to_beginning(self, position: Position) -> None:
+        self._consumer.seek_to_beginning(TopicPartition(*position))
+
+    def seek_to_committed(self, position: Position) -> None:
+        """Back to the group's committed offset (the beginning if none: ``auto_offset_reset``)."""
+        tp = TopicPartition(*position)
+        committed = self._consumer.committed(tp)
+        if committed is None:
+            self._consumer.seek_to_beginning(tp)
+        else:
+            self._consumer.seek(tp, committed)
+
     def highwater(self, position: Position) -> int | None:
         """The partition's end offset as of the last fetch (no network); None before the first."""
         return self._consumer.highwater(TopicPartition(*position))
@@ -286,12 +305,13 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
-    """Create the topics that do not exist yet (idempotent)."""
+    """Create the topics that do not exist yet (idempotent); the state topic compacted."""
     admin = KafkaAdminClient(**{**settings._common(), "request_timeout_ms": int(timeout_s * 1000)})
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
+            NewTopic(name, settings.partitions, settings.replication_factor,
+                     topic_configs={"cleanup.policy": "compact"} if name == settings.state_topic else {})
             for name in dict.fromkeys(topics)
             if name not in existing
         ]
@@ -302,6 +322,54 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: flo
                 pass
     finally:
         admin.close()
+
+
+def read_partitions(settings: KafkaSettings, positions: Sequence[Position],
+                    timeout_s: float = 30.0) -> dict[Position, list[Record]]:
+    """Every record of the given partitions, from the beginning to their end as of the read (no group).
+
+    The end is the high-water mark the fetches report (``consumer.highwater``):
+    the embedded broker answers "latest" offset queries wrongly (KAFKA-NOTES.md),
+    so ``end_offsets`` is not used.  One consumer for all of them.  Raises
+    ``TimeoutError`` if the ends are not reached in ``timeout_s``, and
+    ``ValueError`` if a partition does not exist.
+    """
+    import time
+
+    out: dict[Position, list[Record]] = {p: [] for p in positions}
+    if not positions:
+        return out
+    consumer = KafkaConsumer(**settings._common(), group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=50)
+    tps = {TopicPartition(*p): p for p in positions}
+    try:
+        for topic in {p[0] for p in positions}:
+            known = consumer.partitions_for_topic(topic) or set()
+            missing = sorted(p for t, p in positions if t == topic and p not in known)
+            if missing:
+                raise ValueError(f"topic {topic!r} has no partition {missing[0]}")
+        consumer.assign(list(tps))
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout_s
+        pending = set(tps)
+        while pending:
+            for tp, records in consumer.poll(timeout_ms=100).items():
+                out[tps[tp]].extend(Record(tp.topic, tp.partition, r.offset, r.key, r.value, r.timestamp,
+                                           tuple(r.headers or ())) for r in records)
+            for tp in list(pending):
+                end = consumer.highwater(tp)
+                if end is not None and consumer.position(tp) >= end:
+                    pending.discard(tp)
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {sorted(tps[tp] for tp in pending)} to the end in {timeout_s:g} s")
+        return out
+    finally:
+        consumer.close()
+
+
+def read_partition(settings: KafkaSettings, position: Position, timeout_s: float = 30.0) -> list[Record]:
+    """:func:`read_partitions` for one partition."""
+    return read_partitions(settings, [position], timeout_s)[position]
 
 
 def read_all(settings: KafkaSettings, topic: str, timeout_s: float = 10.0, idle_s: float = 1.0) -> list[Record]:

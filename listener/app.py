@@ -54,7 +54,8 @@ def kafka_ready(config: Config) -> Iterator[Config]:
         log.info("no kafka.bootstrap_servers configured: started the embedded broker on %s", broker.bootstrap)
     try:
         if settings.create_topics:
-            ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic])
+            ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic,
+                                     settings.state_topic])
         yield replace(config, kafka=settings)
     finally:
         if broker is not None:

@@ -66,6 +66,36 @@ class BrandBuckets:
         """Start of the last minute the watermark has passed (-1 before any mention)."""
 
 
+    def to_state(self) -> dict[str, object]:
+        """Everything :meth:`from_state` needs to continue exactly where this left off (JSON-compatible)."""
+        return {
+            "open": [[minute, a.mentions, a.negative, a.neutral, a.positive, a.reach, a.negative_reach, a.reposts,
+                      sorted(a.authors), sorted(a.sources.items()), [d.to_dict() for d in a.samples]]
+                     for minute, a in sorted(self._open.items())],
+            "max_event": self.max_event,
+            "closed_through": self.closed_through,
+            "late": self.late,
+            "late_at": sorted(self._late_at.items()),
+            "closable": self._closable,
+        }
+
+    @classmethod
+    def from_state(cls, brand: str, settings: BucketSettings, state: dict) -> BrandBuckets:
+        b = cls(brand, settings)
+        for minute, mentions, neg, neu, pos, reach, neg_reach, reposts, authors, sources, samples in state["open"]:
+            a = b._open[minute] = _Open()
+            a.mentions, a.negative, a.neutral, a.positive = mentions, neg, neu, pos
+            a.reach, a.negative_reach, a.reposts = reach, neg_reach, reposts
+            a.authors = set(authors)
+            a.sources = Counter(dict(sources))
+            a.samples = [MentionDigest.from_dict(d) for d in samples]
+        b.max_event = state["max_event"]
+        b.closed_through = state["closed_through"]
+        b.late = state["late"]
+        b._late_at = {int(m): n for m, n in state["late_at"]}
+        b._closable = state["closable"]
+        return b
+
     def add(self, m: Mention, epoch: float, compound: float) -> bool:
         """Count one scored mention; return False if it was late.
 

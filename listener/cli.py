@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                   name="ingest", daemon=True)
         feeder.start()
         try:
-            listen(config, Listener(config, producer, build_sinks(config, producer)), stop)
+            listen(config, Listener(config, producer, build_sinks(config, producer), reset_state=args.reset_state),
+                   stop)
         finally:
             stop.set()
             feeder.join(timeout=10)
@@ -134,7 +135,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
     with kafka_ready(config) as config:
         producer = Producer(config.kafka)
         try:
-            listen(config, Listener(config, producer, build_sinks(config, producer)), stop)
+            listen(config, Listener(config, producer, build_sinks(config, producer), reset_state=args.reset_state),
+                   stop)
         finally:
             producer.close()
     return 0
@@ -398,6 +400,9 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = sub.add_parser(name, help=text)
         s.add_argument("--config", help="TOML configuration file")
+        if name in ("run", "listen"):
+            s.add_argument("--reset-state", action="store_true",
+                           help="ignore the state snapshots: rebuild every brand from the beginning of the topic")
         s.set_defaults(func=func)
 
     s = sub.add_parser("ack", help="acknowledge a crisis: stops its escalation, records the response time")

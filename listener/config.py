@@ -54,6 +54,9 @@ class ListenerSettings:
     max_future_minutes: int = 60
     """Mentions dated more than this ahead of the wall clock go to the dead-letter topic (reason
     ``future_timestamp``); 0 = accept any date (replaying a simulated future)."""
+    snapshot_interval_s: float = 10.0
+    """How often the brands' state is snapshotted to the state topic and the offsets committed; a crash
+    replays at most this much input (alerts keep their ids).  0 = after every batch."""
     metrics_listen: str = ""
     """``host:port`` serving ``/metrics`` (Prometheus) and ``/healthz``; empty = off.  Bind to loopback or to
     the network your Prometheus scrapes from (the endpoints are read-only)."""
@@ -284,6 +287,8 @@ def _check(obj: Any, where: str) -> None:
                               "(the gap between them is the hysteresis)")
         if list(obj.severity_ratios) != sorted(obj.severity_ratios):
             raise ConfigError("detector.severity_ratios must be increasing, e.g. [3.0, 6.0, 12.0]")
+    if where == "listener" and obj.snapshot_interval_s < 0:
+        raise ConfigError(f"listener.snapshot_interval_s must be >= 0, got {obj.snapshot_interval_s}")
     if where == "listener" and obj.max_future_minutes < 0:
         raise ConfigError(f"listener.max_future_minutes must be >= 0 (0 = off), got {obj.max_future_minutes}")
     if where == "listener" and obj.allowed_lateness_s < 0:

@@ -91,6 +91,16 @@ class _Brand:
         self.detector = CrisisDetector(brand, settings.detector)
         self.seen = RecentIds(60.0 * settings.dedup_minutes, settings.dedup_capacity)
 
+    def to_state(self) -> dict[str, object]:
+        return {"buckets": self.buckets.to_state(), "detector": self.detector.to_state()}
+
+    @classmethod
+    def from_state(cls, brand: str, settings: PipelineSettings, state: dict) -> _Brand:
+        b = cls(brand, settings)
+        b.buckets = BrandBuckets.from_state(brand, settings.buckets, state["buckets"])
+        b.detector = CrisisDetector.from_state(state["detector"], settings.detector)
+        return b
+
 
 class Pipeline:
     def __init__(self, settings: PipelineSettings | None = None,
@@ -101,6 +111,13 @@ class Pipeline:
         """Brands always admitted (the configured ``[[brands]]``): a flood of made-up brands cannot lock them out."""
         self.brands: dict[str, _Brand] = {}
         self.counters = Counters()
+
+    def brand_state(self, brand: str) -> dict[str, object]:
+        """A brand's buckets and detector (see :mod:`listener.state`)."""
+        return self.brands[brand].to_state()
+
+    def restore(self, brand: str, state: dict) -> None:
+        self.brands[brand] = _Brand.from_state(brand, self.settings, state)
 
     @property
     def dedup_rotations(self) -> int:

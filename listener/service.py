@@ -33,6 +33,7 @@ from detectors import AlertEvent
 
 from .alerts import AlertSink
 from .config import Config
+from . import state
 from .pipeline import Pipeline
 from .sentiment import Scorer
 
@@ -46,7 +47,6 @@ class ListenerStats:
     consumed: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     batches: int = 0
-    commits: int = 0
     alerts: Counter[str] = field(default_factory=Counter)
     """Alert events emitted, by status."""
     batch_seconds: float = 0.0
@@ -57,6 +57,9 @@ class ListenerStats:
     last_poll: float | None = None
     """Wall-clock time of the last poll that returned (records or not): the broker answered."""
     last_commit: float | None = None
+    snapshots: int = 0
+    last_snapshot: float | None = None
+    restored_brands: int = 0
 
 
 def tune_gc() -> None:
@@ -81,6 +84,7 @@ class Listener:
         sinks: Sequence[AlertSink],
         scorer: Scorer | None = None,
         consumer_factory: Callable[..., Consumer] = Consumer,
+        reset_state: bool = False,
     ) -> None:
         self.config = config
         self.producer = producer
@@ -88,23 +92,99 @@ class Listener:
         self.scorer = scorer or Scorer()
         self.pipeline = Pipeline(config.pipeline, reserved=(str(t.get("name")) for t in config.brands))
         self.stats = ListenerStats()
+        self.reset_state = reset_state
         self._brand_partition: dict[str, Position] = {}
+        self._next: dict[Position, int] = {}
+        """Per owned partition: the offset after the last record processed."""
+        self._marked: dict[Position, int] = {}
+        """Per owned partition: the offset of its last snapshot marker (= the committed offset)."""
+        self._dirty: set[str] = set()
+        """Brands whose state changed since the last snapshot."""
+        self._skip: dict[str, int] = {}
+        """Restored brands whose state covers more than their partition's marker: skip records below."""
+        self._reset_done: set[Position] = set()
+        self._to_restore: list[Position] = []
+        self._last_snapshot = time.monotonic()
         self.consumer = consumer_factory(
             config.kafka, [config.kafka.mentions_topic], on_revoke=self._revoked, on_assign=self._assigned
         )
 
     def _assigned(self, positions: list[Position]) -> None:
+        # kafka-python runs rebalance callbacks on its network thread, where blocking calls (reading the
+        # state topic, committing) are refused: the restore happens in the next step, before any record of
+        # these partitions is processed.
+        self._to_restore.extend(p for p in positions if p not in self._to_restore)
         log.info("assigned partitions %s", positions)
 
     def _revoked(self, positions: list[Position]) -> None:
-        # Every batch is committed before the next poll, so nothing is pending here.
+        """Forget the brands of partitions that move away.
+
+        No snapshot here (blocking calls are refused in the callback): the new owner restores the last
+        periodic snapshot and replays at most ``snapshot_interval_s`` of input, re-emitting alerts with
+        the same ids.  Every batch is finished before the next poll, so no batch is half-done here.
+        """
         gone = set(positions)
+        self._to_restore = [p for p in self._to_restore if p not in gone]
         for position in gone:
             self.stats.lag.pop(position, None)
+            self._next.pop(position, None)
+            self._marked.pop(position, None)
         for brand in [b for b, p in self._brand_partition.items() if p in gone]:
             self.pipeline.brands.pop(brand, None)
+            self._skip.pop(brand, None)
+            self._dirty.discard(brand)
             del self._brand_partition[brand]
         log.info("revoked partitions %s", positions)
+
+    def _restore(self) -> set[Position]:
+        """Restore newly assigned partitions' brands from the state topic and seek to their snapshot
+        (listener/state.py); returns the partitions restored."""
+        done = set(self._to_restore)
+        resets = [p for p in self._to_restore if self.reset_state and p not in self._reset_done]
+        for pos in resets:
+            self._reset_done.add(pos)
+            self.consumer.seek_to_beginning(pos)
+            log.warning("partition %s/%d: --reset-state, rebuilding from the beginning of the topic", *pos)
+        wanted = [p for p in self._to_restore if p not in resets]
+        snapshots = state.read(self.config.kafka, [p[1] for p in wanted])
+        for pos in wanted:
+            snap = snapshots[pos[1]]
+            for brand, (offset, brand_state) in snap.brands.items():
+                self.pipeline.restore(brand, brand_state)
+                self._brand_partition[brand] = pos
+                if snap.marker is None or offset > snap.marker:
+                    self._skip[brand] = offset
+            if snap.marker is not None:
+                self.consumer.seek(pos, snap.marker)
+                self._next[pos] = self._marked[pos] = snap.marker
+            else:
+                self.consumer.seek_to_committed(pos)
+            self.stats.restored_brands += len(snap.brands)
+            log.info("partition %s/%d: restored %d brands, resuming at offset %s", *pos, len(snap.brands),
+                     snap.marker if snap.marker is not None else "committed")
+        self._to_restore = []
+        return done
+
+    def snapshot(self, positions: set[Position] | None = None) -> None:
+        """Write the changed brands' state and the partitions' markers, flush, then commit the same offsets."""
+        owned = [p for p in self._next if positions is None or p in positions]
+        pending = [p for p in owned if self._next[p] != self._marked.get(p)]
+        if not pending:
+            return
+        written: list[str] = []
+        for pos in pending:
+            brands = {b: self.pipeline.brand_state(b) for b in self._dirty
+                      if self._brand_partition.get(b) == pos and b in self.pipeline.brands}
+            state.write(self.producer, self.config.kafka.state_topic, pos[1], brands, self._next[pos])
+            written.extend(brands)
+        self.producer.flush()
+        offsets = {p: self._next[p] for p in pending}
+        self.consumer.commit(offsets)
+        self._marked.update(offsets)
+        self._dirty.difference_update(written)
+        self.stats.snapshots += 1
+        self.stats.last_commit = self.stats.last_snapshot = time.time()
+        self._last_snapshot = time.monotonic()
 
     def step(self) -> list[AlertEvent]:
         """One poll-process-emit-commit cycle; returns the alerts it emitted."""
@@ -112,6 +192,10 @@ class Listener:
         stats = self.stats
         stats.last_poll = time.time()
         stats.assigned = tuple(self.consumer.assignment())
+        if self._to_restore:
+            restored = self._restore()
+            # records fetched before the seek start from the committed offset: read them again from the snapshot
+            batches = [b for b in batches if b.position not in restored]
         if not batches:
             return []
         started = time.perf_counter()
@@ -121,6 +205,7 @@ class Listener:
         future = self.config.listener.max_future_minutes
         not_after = time.time() + 60 * future if future else None
         admit = self.pipeline.admit
+        skip = self._skip
         for batch in batches:
             first = len(mentions)
             for i, value in enumerate(batch.values):
@@ -130,11 +215,16 @@ class Listener:
                         raise MentionError("brand_limit", f"brand {m.brand[:80]!r} would be brand number "
                                            f"{len(self.pipeline.brands) + 1}; listener.max_brands is "
                                            f"{self.pipeline.settings.max_brands}", "brand")
+                    if skip and m.brand in skip and batch.offset(i) < skip[m.brand]:
+                        continue  # already in the brand's restored state
                     append(m)
                 except MentionError as exc:
                     self._dead_letter(batch, i, exc)
                     rejected += 1
-            self._brand_partition.update(dict.fromkeys({m.brand for m in mentions[first:]}, batch.position))
+            touched = {m.brand for m in mentions[first:]}
+            self._brand_partition.update(dict.fromkeys(touched, batch.position))
+            self._dirty.update(touched)
+            self._next[batch.position] = batch.next_offset
         compounds = self.scorer.score_many([m.text for m in mentions])
         events = self.pipeline.process(mentions, compounds)
         for sink in self.sinks:
@@ -143,11 +233,10 @@ class Listener:
             sink.flush()
         if rejected:
             self.producer.flush()
-        self.consumer.commit({b.position: b.next_offset for b in batches})
-        stats.last_commit = time.time()
+        if time.monotonic() - self._last_snapshot >= self.config.listener.snapshot_interval_s:
+            self.snapshot()
         stats.consumed += sum(len(b) for b in batches)
         stats.batches += 1
-        stats.commits += 1
         stats.alerts.update(e.status.value for e in events)
         for b in batches:
             end = self.consumer.highwater(b.position)
@@ -180,4 +269,8 @@ class Listener:
             self.close()
 
     def close(self) -> None:
-        self.consumer.close()
+        """Snapshot and commit what was processed (a clean stop resumes exactly), then leave the group."""
+        try:
+            self.snapshot()
+        finally:
+            self.consumer.close()

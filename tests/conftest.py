@@ -31,12 +31,14 @@ def kafka(broker: EmbeddedBroker) -> KafkaSettings:
         mentions_topic=f"mentions-{tag}",
         alerts_topic=f"alerts-{tag}",
         dlq_topic=f"mentions.dlq-{tag}",
+        state_topic=f"state-{tag}",
         group_id=f"listener-{tag}",
         enable_idempotence=False,
         session_timeout_ms=3000,
         heartbeat_interval_ms=1000,
     )
-    ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic])
+    ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic,
+                             settings.state_topic])
     return settings
 
 

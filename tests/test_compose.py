@@ -348,8 +348,9 @@ def option(argv: list[str], name: str) -> str | None:
 def test_kafka_init_creates_every_topic_the_code_uses(services: dict[str, dict[str, Any]], internal_address: str,
                                                       deploy_config: Config) -> None:
     defaults = KafkaSettings()
-    needed = {defaults.mentions_topic, defaults.alerts_topic, defaults.dlq_topic,
-              deploy_config.kafka.mentions_topic, deploy_config.kafka.alerts_topic, deploy_config.kafka.dlq_topic}
+    needed = {defaults.mentions_topic, defaults.alerts_topic, defaults.dlq_topic, defaults.state_topic,
+              deploy_config.kafka.mentions_topic, deploy_config.kafka.alerts_topic, deploy_config.kafka.dlq_topic,
+              deploy_config.kafka.state_topic}
     created = {}
     for argv in topic_commands(services):
         if "--create" not in argv:
@@ -362,6 +363,10 @@ def test_kafka_init_creates_every_topic_the_code_uses(services: dict[str, dict[s
     assert all(p >= 1 for p in created.values())
     # the default partition count of "mentions" is the most listeners that can share the work
     assert created[defaults.mentions_topic] == 6
+    # the state topic is partitioned like the input (listener/state.py) and compacted
+    assert created[defaults.state_topic] == created[defaults.mentions_topic]
+    [state_cmd] = [a for a in topic_commands(services) if option(a, "--topic") == defaults.state_topic]
+    assert option(state_cmd, "--config") == "cleanup.policy=compact"
     assert services["kafka-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert services["kafka-init"].get("restart", "no") == "no"
 
@@ -369,7 +374,7 @@ def test_kafka_init_creates_every_topic_the_code_uses(services: dict[str, dict[s
 def test_mentions_partitions_come_from_the_environment(raw: dict[str, Any]) -> None:
     services = interpolate(raw["services"], {**COMPOSE_ENV, "MENTIONS_PARTITIONS": "12"})
     created = {option(a, "--topic"): option(a, "--partitions") for a in topic_commands(services) if "--create" in a}
-    assert created[KafkaSettings().mentions_topic] == "12"
+    assert created[KafkaSettings().mentions_topic] == "12" == created[KafkaSettings().state_topic]
 
 
 # --- crisiswatch services -------------------------------------------------------------------------
