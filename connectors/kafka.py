@@ -132,7 +132,11 @@ class Batch:
         return self._records[index].key  # type: ignore[no-any-return]
 
 
-class DeliveryError(RuntimeError):
+class BrokerError(RuntimeError):
+    """Kafka did not do what was asked (unreachable, a commit refused): the caller may retry later."""
+
+
+class DeliveryError(BrokerError):
     """Raised by :meth:`Producer.flush` when messages could not be delivered."""
 
 
@@ -242,7 +246,10 @@ class Consumer:
 
     def poll(self, timeout_ms: int = 500, max_records: int | None = None) -> list[Batch]:
         """One poll: a batch per partition, records in offset order."""
-        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        try:
+            batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as exc:
+            raise BrokerError(f"poll failed: {exc}") from exc
         return [Batch(tp.topic, tp.partition, records) for tp, records in batches.items() if records]
 
     def poll_raw(self, timeout_ms: int = 500, max_records: int | None = None) -> int:
@@ -254,9 +261,12 @@ class Consumer:
         """Commit, per partition, the offset of the next record to read."""
         if not next_offsets:
             return
-        self._consumer.commit(
-            {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
-        )
+        try:
+            self._consumer.commit(
+                {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
+            )
+        except KafkaError as exc:
+            raise BrokerError(f"commit failed: {exc}") from exc
 
     def assignment(self) -> list[Position]:
         """The partitions this member owns now (call from the polling thread)."""

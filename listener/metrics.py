@@ -13,6 +13,7 @@ Metrics (all prefixed ``crisiswatch_``): ``mentions_consumed_total``,
 ``mentions_processed_total``, ``dead_letters_total{reason}``,
 ``late_mentions_total``, ``duplicate_mentions_total``,
 ``alerts_total{status}``, ``dedup_early_rotations_total``,
+``broker_errors_total``, ``degraded``, ``state_snapshots_total``, ``restored_brands_total``,
 ``batch_seconds`` (summary: count and sum), ``consumer_lag{topic,partition}``,
 ``assigned_partitions``, ``brands``, ``last_poll_timestamp_seconds``,
 ``last_commit_timestamp_seconds``.
@@ -20,7 +21,7 @@ Metrics (all prefixed ``crisiswatch_``): ``mentions_consumed_total``,
 ``/healthz`` answers 200 when the listener is live *and* ready, else 503,
 with a JSON body saying which: *live* = the loop polled within
 ``stale_after_s`` (a hung loop or a broker that stopped answering fails it);
-*ready* = it owns at least one partition.  Lag is reported, not judged: a
+*ready* = it owns at least one partition and Kafka answers (not degraded).  Lag is reported, not judged: a
 backlog after an outage is work to do, not a failure.
 """
 
@@ -60,6 +61,12 @@ class ListenerCollector:
         yield counter("late_mentions", "Mentions for a minute already closed (counted, not added).", c.late)
         yield counter("duplicate_mentions", "Mentions dropped as duplicates of an earlier (source, id).",
                       c.duplicates)
+        yield counter("broker_errors", "Cycles that failed because Kafka did not answer (then retried).",
+                      stats.broker_errors)
+        yield GaugeMetricFamily("crisiswatch_degraded", "1 while Kafka is failing, else 0.",
+                                value=int(stats.degraded_since is not None))
+        yield counter("state_snapshots", "State snapshots written to the state topic.", stats.snapshots)
+        yield counter("restored_brands", "Brands restored from the state topic.", stats.restored_brands)
         yield counter("dedup_early_rotations", "Times a brand's id memory was full and dropped its older half.",
                       pipeline.dedup_rotations)
         dead = CounterMetricFamily("crisiswatch_dead_letters", "Records sent to the dead-letter topic.",
@@ -93,15 +100,18 @@ def health(listener: Listener, stale_after_s: float = 60.0, now: float | None = 
     now = time.time() if now is None else now
     poll_age = None if stats.last_poll is None else now - stats.last_poll
     live = poll_age is not None and poll_age <= stale_after_s
-    ready = bool(stats.assigned)
+    degraded = stats.degraded_since is not None
+    ready = bool(stats.assigned) and not degraded
     body = {
-        "status": "ok" if live and ready else "not live" if not live else "not ready",
+        "status": "ok" if live and ready else "not live" if not live else "degraded" if degraded else "not ready",
         "live": live,
         "ready": ready,
         "assigned_partitions": [f"{t}/{p}" for t, p in stats.assigned],
         "last_poll_age_s": None if poll_age is None else round(poll_age, 1),
         "last_commit_age_s": None if stats.last_commit is None else round(now - stats.last_commit, 1),
         "lag": sum(stats.lag.values()),
+        "degraded_for_s": round(now - stats.degraded_since, 1) if degraded else None,
+        "last_snapshot_age_s": None if stats.last_snapshot is None else round(now - stats.last_snapshot, 1),
     }
     return live and ready, body
 

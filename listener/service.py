@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from connectors.kafka import Batch, Consumer, Position, Producer
+from connectors.kafka import Batch, BrokerError, Consumer, Position, Producer
 from connectors.mention import Mention, MentionError, decode
 from connectors.publish import dlq_headers
 from detectors import AlertEvent
@@ -60,6 +60,9 @@ class ListenerStats:
     snapshots: int = 0
     last_snapshot: float | None = None
     restored_brands: int = 0
+    broker_errors: int = 0
+    degraded_since: float | None = None
+    """Wall-clock time Kafka started failing; None while it answers."""
 
 
 def tune_gc() -> None:
@@ -104,6 +107,7 @@ class Listener:
         """Restored brands whose state covers more than their partition's marker: skip records below."""
         self._reset_done: set[Position] = set()
         self._to_restore: list[Position] = []
+        self._batches_at_error = 0
         self._last_snapshot = time.monotonic()
         self.consumer = consumer_factory(
             config.kafka, [config.kafka.mentions_topic], on_revoke=self._revoked, on_assign=self._assigned
@@ -194,6 +198,7 @@ class Listener:
         stats.assigned = tuple(self.consumer.assignment())
         if self._to_restore:
             restored = self._restore()
+            self._batches_at_error = -1  # the state topic was read: Kafka answers again
             # records fetched before the seek start from the committed offset: read them again from the snapshot
             batches = [b for b in batches if b.position not in restored]
         if not batches:
@@ -253,12 +258,30 @@ class Listener:
         log.warning("dead letter %s: %s", origin, exc)
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
-        """Cycle until ``stop`` is set (or ``until()`` is true); then close cleanly."""
+        """Cycle until ``stop`` is set (or ``until()`` is true); then close cleanly.
+
+        A broker that stops answering (a failed delivery, commit or state read) does not end the loop:
+        the listener drops what it holds in memory, waits with exponential backoff (1 s doubling to 30 s)
+        and, once Kafka answers again, restores its partitions from the last snapshot and replays from
+        there — nothing half-done survives, nothing is lost, alerts keep their ids.
+        """
         last_report = time.monotonic()
+        backoff = 1.0
         tune_gc()
         try:
             while not stop.is_set() and not (until and until()):
-                self.step()
+                try:
+                    self.step()
+                except (BrokerError, TimeoutError, OSError) as exc:
+                    self._degraded(exc)
+                    stop.wait(backoff)
+                    backoff = min(2 * backoff, 30.0)
+                    continue
+                if self.stats.degraded_since is not None and self.stats.batches > self._batches_at_error:
+                    log.warning("Kafka answers again after %.0f s: resumed from the last snapshot",
+                                time.time() - self.stats.degraded_since)
+                    self.stats.degraded_since = None
+                backoff = 1.0
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     c = self.pipeline.counters
@@ -268,9 +291,31 @@ class Listener:
         finally:
             self.close()
 
+    def _degraded(self, exc: BaseException) -> None:
+        """Kafka failed mid-cycle: forget everything since the last snapshot and restore it when Kafka is back."""
+        stats = self.stats
+        stats.broker_errors += 1
+        if stats.degraded_since is None:
+            stats.degraded_since = time.time()
+            log.error("Kafka unavailable (%s): dropping the work since the last snapshot; retrying with backoff",
+                      exc)
+        else:
+            log.warning("Kafka still unavailable (%s)", exc)
+        self._to_restore = list(dict.fromkeys([*self._to_restore, *stats.assigned, *self._next]))
+        for brand in list(self._brand_partition):
+            self.pipeline.brands.pop(brand, None)
+        self._brand_partition.clear()
+        self._next.clear()
+        self._marked.clear()
+        self._dirty.clear()
+        self._skip.clear()
+        self._batches_at_error = stats.batches
+
     def close(self) -> None:
         """Snapshot and commit what was processed (a clean stop resumes exactly), then leave the group."""
         try:
             self.snapshot()
+        except (BrokerError, TimeoutError) as exc:
+            log.error("no snapshot at shutdown (%s): the next start resumes from the last one", exc)
         finally:
             self.consumer.close()
