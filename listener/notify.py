@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from connectors.kafka import Consumer, Producer
+from connectors.kafka import BrokerError, Consumer, Producer
 from connectors.publish import dlq_headers
 from detectors import AlertEvent
 
@@ -160,6 +160,7 @@ class Notify:
         self.producer = producer
         self.consumer = consumer_factory(config.kafka, [config.kafka.alerts_topic], group_id=config.oncall.group_id)
         self.events = 0
+        self.broker_errors = 0
         self.dead_letters: Counter[str] = Counter()
 
     def step(self, timeout_ms: int | None = None) -> int:
@@ -189,10 +190,24 @@ class Notify:
         return len(events)
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
+        """Step until ``stop``.  Kafka failing (a poll, commit or dead-letter delivery) does not end it: what
+        was handled is already in the outbox, events read again later are recognised as replays, so it waits
+        with backoff and goes on — dispatching what is due from the outbox meanwhile."""
+        backoff = 1.0
         with single_instance(str(self.stack.outbox.path)):
             try:
                 while not stop.is_set() and not (until and until()):
-                    self.step()
+                    try:
+                        self.step()
+                        backoff = 1.0
+                    except BrokerError as exc:
+                        self.broker_errors += 1
+                        log.error("Kafka unavailable (%s); notices already in the outbox still go out; retrying "
+                                  "in %.0f s", exc, backoff)
+                        self.stack.engine.tick()
+                        self.stack.dispatcher.run_once()
+                        stop.wait(backoff)
+                        backoff = min(2 * backoff, 30.0)
                 self.stack.dispatcher.run_once()
             finally:
                 self.consumer.close()

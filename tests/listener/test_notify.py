@@ -176,3 +176,40 @@ def test_ack_silence_and_crises_from_the_command_line(stack: Any, tmp_path: Path
     assert lines[0]["acked_by"] == "Ana" and lines[-1]["summary"]["crises"] == 1
     assert load(cfg).oncall.ack_target_minutes == 20
     assert open_store(load(cfg)).crisis(crisis)["ack_note"] == "holding statement"
+
+
+@pytest.mark.broker
+def test_notify_rides_through_a_failing_kafka_commit(kafka: KafkaSettings, tmp_path: Path, receiver: HttpReceiver,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from connectors.kafka import BrokerError, Consumer
+
+    config = config_with_hook(tmp_path, kafka, receiver.url + "/hook", monkeypatch)
+    producer = Producer(kafka)
+    sink = KafkaAlertSink(producer, kafka.alerts_topic)
+    sink.emit(EVENTS[:1])
+    sink.flush()
+    failures = [1]
+
+    class Flaky(Consumer):
+        def commit(self, next_offsets):  # type: ignore[no-untyped-def]
+            if next_offsets and failures[0]:
+                failures[0] -= 1
+                raise BrokerError("commit failed: the coordinator is not available")
+            super().commit(next_offsets)
+
+    stack = build_oncall(config)
+    assert stack is not None
+    notify = Notify(config, stack, producer, consumer_factory=Flaky)
+    stop = threading.Event()
+    thread = threading.Thread(target=notify.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert receiver.wait_for(lambda r: len(r.accepted) >= 1, timeout_s=60)
+        assert thread.is_alive() and notify.broker_errors == 1
+    finally:
+        stop.set()
+        thread.join(30)
+        producer.close()
+    assert [e["id"] for e in receiver.json()] == [EVENTS[0].id]  # delivered once, despite the events read again
