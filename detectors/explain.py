@@ -136,7 +136,7 @@ def distinctive_terms(
     foreground: Sequence[set[str]],
     background: TermBackground,
     limit: int = 5,
-    prior_scale: float = 1.0,
+    prior_scale: float = 0.05,
     min_z: float = 1.96,
     copies: Sequence[int] | None = None,
 ) -> list[dict[str, object]]:

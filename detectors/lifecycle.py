@@ -3,7 +3,9 @@
 The state machine only sees, per minute, whether the window is *hot* (a
 significant excess), *cool* (back near normal) and the severity rank the
 numbers justify.  Hysteresis comes from the gap between hot and cool: a
-crisis needs ``trigger_minutes`` hot minutes in a row to start and
+crisis needs ``trigger_minutes`` hot minutes to start — allowing up to
+``trigger_grace`` minutes that are not hot in between, so a real crisis that
+flickers around the threshold (hot, hot, not, hot) still starts — and
 ``quiet_minutes`` cool minutes in a row to end, and a minute that is neither
 keeps the current state, so an alert does not flap.
 
@@ -46,12 +48,15 @@ class Transition:
 
 
 class Lifecycle:
-    def __init__(self, trigger_minutes: int, quiet_minutes: int) -> None:
+    def __init__(self, trigger_minutes: int, quiet_minutes: int, trigger_grace: int = 0) -> None:
         self.trigger_minutes = trigger_minutes
         self.quiet_minutes = quiet_minutes
+        self.trigger_grace = trigger_grace
         self.phase = Phase.QUIET
         self.streak = 0
-        """Consecutive hot minutes (watch) or cool minutes (resolving)."""
+        """Hot minutes so far (watch) or consecutive cool minutes (resolving)."""
+        self.misses = 0
+        """Minutes under watch that were not hot."""
         self.started_at: int | None = None
         self.severity = 0
         self.transitions = 0
@@ -80,13 +85,15 @@ class Lifecycle:
         phase = self.phase
         if phase is Phase.QUIET:
             if hot:
-                self.phase, self.streak, self.started_at = Phase.WATCH, 1, minute
+                self.phase, self.streak, self.misses, self.started_at = Phase.WATCH, 1, 0, minute
                 if self.streak >= self.trigger_minutes:
                     return self._trigger(severity)
             return []
         if phase is Phase.WATCH:
             if not hot:
-                self.phase, self.streak, self.started_at = Phase.QUIET, 0, None
+                self.misses += 1
+                if self.misses > self.trigger_grace:
+                    self.phase, self.streak, self.misses, self.started_at = Phase.QUIET, 0, 0, None
                 return []
             self.streak += 1
             return self._trigger(severity) if self.streak >= self.trigger_minutes else []
@@ -117,7 +124,7 @@ class Lifecycle:
 
     def to_state(self) -> dict[str, object]:
         return {"phase": self.phase.value, "streak": self.streak, "started_at": self.started_at,
-                "severity": self.severity, "transitions": self.transitions}
+                "severity": self.severity, "transitions": self.transitions, "misses": self.misses}
 
     def load(self, state: dict[str, object]) -> None:
         self.phase = Phase(state["phase"])
@@ -126,3 +133,4 @@ class Lifecycle:
         self.started_at = None if started is None else int(started)  # type: ignore[arg-type]
         self.severity = int(state["severity"])  # type: ignore[arg-type]
         self.transitions = int(state["transitions"])  # type: ignore[arg-type]
+        self.misses = int(state.get("misses", 0))  # type: ignore[call-overload]

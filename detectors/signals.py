@@ -57,6 +57,7 @@ class WindowSignal(NamedTuple):
     floor_negatives: float
     """The expected negatives after the floor (what the volume test uses)."""
     dispersion: float
+    share_dispersion: float = 1.0
 
     @property
     def p_volume(self) -> float:
@@ -66,7 +67,7 @@ class WindowSignal(NamedTuple):
 
     @property
     def p_share(self) -> float:
-        phi = self.dispersion
+        phi = self.share_dispersion
         return binomial_tail(self.negatives / phi, self.mentions / phi, self.baseline_share)
 
     def to_stats(self) -> dict[str, float | int]:
@@ -93,6 +94,7 @@ def window_signal(
     dispersion: float,
     min_expected_negatives: float,
     min_baseline_share: float,
+    share_dispersion: float = 1.0,
 ) -> WindowSignal:
     """Test a window's counts against what the baseline expected for it.
 
@@ -116,4 +118,5 @@ def window_signal(
         baseline_share=base_share,
         floor_negatives=exp_neg,
         dispersion=max(dispersion, 1.0),
+        share_dispersion=max(share_dispersion, 1.0),
     )

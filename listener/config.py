@@ -254,8 +254,8 @@ _POSITIVE = {
               "max_poll_records", "request_timeout_ms", "batch_size"),
     "listener": ("poll_timeout_ms", "max_samples_per_minute", "max_sample_chars", "max_gap_minutes",
                  "dedup_minutes", "dedup_capacity", "max_brands"),
-    "detector": ("window_minutes", "trigger_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
-                 "p_value", "dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
+    "detector": ("window_minutes", "trigger_minutes", "trigger_window_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
+                 "p_value", "dispersion", "share_dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
     "oncall": ("ack_target_minutes",),
     "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s"),
     "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
@@ -285,6 +285,9 @@ def _check(obj: Any, where: str) -> None:
         if obj.resolve_ratio >= obj.min_negative_ratio:
             raise ConfigError("detector.resolve_ratio must be lower than detector.min_negative_ratio "
                               "(the gap between them is the hysteresis)")
+        if obj.trigger_window_minutes < obj.trigger_minutes:
+            raise ConfigError("detector.trigger_window_minutes must be at least detector.trigger_minutes "
+                              f"({obj.trigger_minutes})")
         if list(obj.severity_ratios) != sorted(obj.severity_ratios):
             raise ConfigError("detector.severity_ratios must be increasing, e.g. [3.0, 6.0, 12.0]")
     if where == "listener" and obj.snapshot_interval_s < 0:

@@ -9,7 +9,7 @@ T0 = 1_795_392_000  # 2026-11-23T00:00:00Z, a Monday
 
 def bucket(minute_index: int, mentions: int, negative: int, brand: str = "acme", texts: tuple[str, ...] = (),
            reach: int = 10, source: str = "twitter") -> MinuteBucket:
-    samples = tuple(MentionDigest(id=f"{minute_index}:{i}", text=t, source=source, author=f"@a{i}", reach=reach)
+    samples = tuple(MentionDigest(id=f"{minute_index}:{i}", text=t, source=source, author=f"@a{minute_index}-{i}", reach=reach)
                     for i, t in enumerate(texts))
     return MinuteBucket(brand=brand, minute=T0 + 60 * minute_index, mentions=mentions, negative=negative,
                         positive=max(mentions - negative, 0), negative_reach=reach * negative,

@@ -118,3 +118,31 @@ def test_minutes_must_move_forward() -> None:
     det.update(bucket(5, 1, 0))
     with pytest.raises(ValueError):
         det.update(bucket(5, 1, 0))
+
+
+def test_a_bot_burst_from_a_few_accounts_is_not_a_crisis_but_the_same_storm_from_many_people_is() -> None:
+    def storm(start: int, authors: int) -> list[MinuteBucket]:
+        out = []
+        for b in crisis_minutes(start, 40):
+            samples = tuple(d._replace(author=f"@bot{i % authors}" if authors else f"@p{b.minute}-{i}")
+                            for i, d in enumerate(b.samples))
+            out.append(b._replace(samples=samples))
+        return out
+
+    for authors, expected in ((3, []), (0, [Status.TRIGGERED])):
+        rng = np.random.default_rng(2)
+        det = CrisisDetector("acme")
+        feed(det, normal_minutes(rng, 0, 600))
+        statuses = [e.status for e in feed(det, storm(600, authors))]
+        assert statuses[:1] == expected, (authors, statuses)
+
+
+def test_the_share_test_is_not_overdispersed_by_default() -> None:
+    """25 negatives of 36 against a usual share of 0.33 (a real crisis the benchmark missed at dispersion 2)."""
+    from detectors.signals import window_signal
+
+    s = window_signal(36, 25, 10.8, 3.6, dispersion=2.0, min_expected_negatives=1.0, min_baseline_share=0.05,
+                      share_dispersion=DetectorConfig().share_dispersion)
+    assert s.p_share <= DetectorConfig().p_value
+    assert window_signal(36, 25, 10.8, 3.6, dispersion=2.0, min_expected_negatives=1.0, min_baseline_share=0.05,
+                         share_dispersion=2.0).p_share > DetectorConfig().p_value
