@@ -47,6 +47,9 @@ class DetectorConfig:
     """Detection settings (the ``[detector]`` table of the config file)."""
 
     window_minutes: int = 10
+    long_window_minutes: int = 30
+    """A second, longer window tested with the same rules when the short one is not hot (0 = off): a small
+    brand's crisis adds a handful of complaints an hour, too few for ten minutes to be significant."""
     trigger_minutes: int = 3
     trigger_window_minutes: int = 5
     """``trigger_minutes`` hot minutes within this many start a crisis (3 of 5: a crisis that flickers
@@ -136,7 +139,11 @@ class CrisisDetector:
                                    max(0, self.config.trigger_window_minutes - self.config.trigger_minutes))
         self._exclude = brand_words(brand)
         self.background = TermBackground(self.config.background_mentions, self._exclude)
-        self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self.config.window_minutes)
+        self._window: deque[tuple[MinuteBucket, Expectation]] = deque(
+            maxlen=max(self.config.window_minutes, self.config.long_window_minutes))
+        self._span = self.config.window_minutes
+        """How many of the latest minutes make "the window" now: the short one, or the long one when only
+        the long one is hot."""
         self._unlearned: deque[tuple[MinuteBucket, Expectation]] = deque()
         """Quiet minutes waiting ``window_minutes`` before the baseline learns them."""
         self.last_minute: int | None = None
@@ -151,16 +158,25 @@ class CrisisDetector:
         self.last_minute = bucket.minute
         expected = self.baseline.expect(bucket.minute)
         self._window.append((bucket, expected))
+        self._span = cfg.window_minutes
         signal = self._signal()
         ready = self.baseline.minutes_seen >= cfg.warmup_minutes
         hot = ready and self._is_hot(signal)
+        if ready and not hot and cfg.long_window_minutes > cfg.window_minutes \
+                and len(self._window) >= cfg.long_window_minutes:
+            self._span = cfg.long_window_minutes
+            long = self._signal()
+            if self._is_hot(long):
+                hot, signal = True, long
+            else:
+                self._span = cfg.window_minutes
         cool = signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2
         # Severity only matters when a crisis can start or grow.
         severity = self._severity(signal) if hot or self.lifecycle.phase is Phase.CRISIS else 0
         transitions = self.lifecycle.step(bucket.minute, hot, cool, severity)
         self._learn(bucket, expected)
         reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
-                          expected.level, len(self._window))
+                          expected.level, len(self._recent()))
         return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
 
     def _learn(self, bucket: MinuteBucket, expected: Expectation) -> None:
@@ -179,11 +195,16 @@ class CrisisDetector:
             for d in old.samples:
                 self.background.add(d.text)
 
+    def _recent(self) -> list[tuple[MinuteBucket, Expectation]]:
+        """The minutes of the current window (the last ``_span``)."""
+        n = len(self._window)
+        return list(self._window)[max(0, n - self._span):]
+
     def _signal(self) -> WindowSignal:
         cfg = self.config
         mentions = negatives = 0
         exp_total = exp_negative = 0.0
-        for b, e in self._window:
+        for b, e in self._recent():
             mentions += b.mentions
             negatives += b.negative
             exp_total += e.total
@@ -208,7 +229,7 @@ class CrisisDetector:
         """
         authors: set[str] = set()
         sampled = 0
-        for b, _ in self._window:
+        for b, _ in self._recent():
             for d in b.samples:
                 sampled += 1
                 authors.add(d.author or f"id:{d.id}")
@@ -232,9 +253,10 @@ class CrisisDetector:
         its own; a real one spreads over several minutes.
         """
         cfg = self.config
-        worst = max(self._window, key=lambda be: be[0].negative)
-        rest_neg = sum(b.negative for b, _ in self._window) - worst[0].negative
-        rest_exp = max(sum(e.negative for _, e in self._window) - worst[1].negative, cfg.min_expected_negatives)
+        window = self._recent()
+        worst = max(window, key=lambda be: be[0].negative)
+        rest_neg = sum(b.negative for b, _ in window) - worst[0].negative
+        rest_exp = max(sum(e.negative for _, e in window) - worst[1].negative, cfg.min_expected_negatives)
         phi = max(cfg.dispersion, 1.0)
         return rest_neg / rest_exp >= cfg.min_negative_ratio and poisson_tail(rest_neg / phi, rest_exp / phi) <= cfg.p_value
 
@@ -245,21 +267,21 @@ class CrisisDetector:
         return min(rank, Severity.CRITICAL.rank)
 
     def _negative_reach(self) -> int:
-        return sum(b.negative_reach for b, _ in self._window)
+        return sum(b.negative_reach for b, _ in self._recent())
 
     def _event(self, t: Transition, at: int, s: WindowSignal) -> AlertEvent:
         cfg = self.config
         cid = crisis_id(self.brand, t.started_at)
-        samples = [d for b, _ in self._window for d in b.samples]
+        samples = [d for b, _ in self._recent() for d in b.samples]
         docs, copies = documents((d.text for d in samples), self._exclude)
         terms = distinctive_terms(docs, self.background, limit=cfg.terms, copies=copies)
         sources: Counter[str] = Counter()
-        for b, _ in self._window:
+        for b, _ in self._recent():
             sources.update(dict(b.negative_sources))
         severity = Severity.from_rank(t.severity)
         stats: dict[str, object] = {
-            "window_minutes": len(self._window),
-            "window_start": iso(self._window[0][0].minute),
+            "window_minutes": len(self._recent()),
+            "window_start": iso(self._recent()[0][0].minute),
             "window_end": iso(at),
             **s.to_stats(),
             "negative_reach": self._negative_reach(),
@@ -293,7 +315,7 @@ class CrisisDetector:
         return steps
 
     def _summary(self, t: Transition, s: WindowSignal, severity: Severity, terms: list[dict], at: int) -> str:
-        w = len(self._window)
+        w = len(self._recent())
         numbers = (
             f"{s.negatives} negative mentions in the last {w} min, {s.negative_ratio:.1f}x the usual "
             f"{s.expected_negatives:.0f}; {s.share:.0%} negative vs {s.baseline_share:.0%} usually"

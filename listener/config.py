@@ -285,6 +285,11 @@ def _check(obj: Any, where: str) -> None:
         if obj.resolve_ratio >= obj.min_negative_ratio:
             raise ConfigError("detector.resolve_ratio must be lower than detector.min_negative_ratio "
                               "(the gap between them is the hysteresis)")
+        if obj.long_window_minutes and obj.long_window_minutes <= obj.window_minutes:
+            raise ConfigError("detector.long_window_minutes must be longer than detector.window_minutes, or 0 "
+                              "to turn the long window off")
+        if obj.long_window_minutes < 0:
+            raise ConfigError("detector.long_window_minutes must be >= 0 (0 = off)")
         if obj.trigger_window_minutes < obj.trigger_minutes:
             raise ConfigError("detector.trigger_window_minutes must be at least detector.trigger_minutes "
                               f"({obj.trigger_minutes})")

@@ -146,3 +146,16 @@ def test_the_share_test_is_not_overdispersed_by_default() -> None:
     assert s.p_share <= DetectorConfig().p_value
     assert window_signal(36, 25, 10.8, 3.6, dispersion=2.0, min_expected_negatives=1.0, min_baseline_share=0.05,
                          share_dispersion=2.0).p_share > DetectorConfig().p_value
+
+
+def test_a_small_brand_crisis_too_sparse_for_ten_minutes_is_caught_by_the_long_window() -> None:
+    def run(long_window: int) -> list[Status]:
+        det = CrisisDetector("tiny", DetectorConfig(long_window_minutes=long_window))
+        quiet = [bucket(i, 1 if i % 2 else 0, 1 if i % 40 == 1 else 0, texts=COMPLAINTS[:1] if i % 40 == 1 else ())
+                 for i in range(600)]
+        feed(det, quiet)
+        storm = [bucket(i, 1, 1 if i % 2 else 0, texts=BREACH[:1] if i % 2 else ()) for i in range(600, 660)]
+        return [e.status for e in feed(det, storm)]
+
+    assert run(0) == []  # 5 complaints in ten minutes: under min_negatives
+    assert run(30)[:1] == [Status.TRIGGERED]
