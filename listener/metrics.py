@@ -16,7 +16,8 @@ Metrics (all prefixed ``crisiswatch_``): ``mentions_consumed_total``,
 ``broker_errors_total``, ``degraded``, ``state_snapshots_total``, ``restored_brands_total``,
 ``batch_seconds`` (summary: count and sum), ``consumer_lag{topic,partition}``,
 ``assigned_partitions``, ``brands``, ``last_poll_timestamp_seconds``,
-``last_commit_timestamp_seconds``.
+``last_commit_timestamp_seconds``, ``last_snapshot_timestamp_seconds`` (its
+age is the snapshot age: ``time() - crisiswatch_last_snapshot_timestamp_seconds``).
 
 ``/healthz`` answers 200 when the listener is live *and* ready, else 503,
 with a JSON body saying which: *live* = the loop polled within
@@ -88,7 +89,8 @@ class ListenerCollector:
         yield GaugeMetricFamily("crisiswatch_assigned_partitions", "Partitions this listener owns.",
                                 value=len(stats.assigned))
         yield GaugeMetricFamily("crisiswatch_brands", "Brands tracked.", value=len(pipeline.brands))
-        for name, value in (("last_poll", stats.last_poll), ("last_commit", stats.last_commit)):
+        for name, value in (("last_poll", stats.last_poll), ("last_commit", stats.last_commit),
+                            ("last_snapshot", stats.last_snapshot)):
             if value is not None:
                 yield GaugeMetricFamily(f"crisiswatch_{name}_timestamp_seconds",
                                         f"Wall-clock time of the {name.replace('_', ' ')}.", value=value)

@@ -37,7 +37,8 @@ def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
     producer.send(kafka.mentions_topic, encode(m), key=b"acme")  # a duplicate
     producer.send(kafka.mentions_topic, b"{nope", key=b"acme")
     producer.flush()
-    listener = Listener(Config(kafka=kafka, listener=ListenerSettings(console=False, poll_timeout_ms=200)),
+    listener = Listener(Config(kafka=kafka, listener=ListenerSettings(console=False, poll_timeout_ms=200,
+                                                                      snapshot_interval_s=0.0)),
                         producer, [MemorySink()])
     with serving(listener, ("127.0.0.1", 0)) as (host, port):
         base = f"http://{host}:{port}"
@@ -58,6 +59,7 @@ def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
                      f'crisiswatch_consumer_lag{{partition="0",topic="{kafka.mentions_topic}"}}'):
             assert line in metrics, line
         assert "crisiswatch_batch_seconds_count" in metrics and "crisiswatch_assigned_partitions" in metrics
+        assert "crisiswatch_last_snapshot_timestamp_seconds" in metrics  # snapshots after every batch here
         assert get(base + "/nope")[0] == 404
     listener.close()
     producer.close()
