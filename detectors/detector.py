@@ -48,6 +48,9 @@ class DetectorConfig:
 
     window_minutes: int = 10
     long_window_minutes: int = 30
+    share_shift_lift: float = 0.15
+    """Over the long window, a negative share this far above the usual share is hot without the volume
+    tests (a share shift: the mix turns negative, the volume barely moves); 0 = off."""
     """A second, longer window tested with the same rules when the short one is not hot (0 = off): a small
     brand's crisis adds a handful of complaints an hour, too few for ten minutes to be significant."""
     trigger_minutes: int = 3
@@ -166,7 +169,7 @@ class CrisisDetector:
                 and len(self._window) >= cfg.long_window_minutes:
             self._span = cfg.long_window_minutes
             long = self._signal()
-            if self._is_hot(long):
+            if self._is_hot(long) or self._share_shift(long):
                 hot, signal = True, long
             else:
                 self._span = cfg.window_minutes
@@ -235,6 +238,20 @@ class CrisisDetector:
                 authors.add(d.author or f"id:{d.id}")
         return len(authors) / sampled if sampled else 1.0
 
+    def _share_shift(self, s: WindowSignal) -> bool:
+        """The mix turned negative without (much) extra volume: over the long window, the negative share is
+        ``share_shift_lift`` above the usual share, very significantly (p_value / 10), with at least
+        ``min_negatives`` negatives (authors counted once) and at least ``resolve_ratio`` times the usual."""
+        cfg = self.config
+        return (
+            cfg.share_shift_lift > 0
+            and s.negatives >= cfg.min_negatives
+            and s.negative_ratio >= cfg.resolve_ratio
+            and s.share >= s.baseline_share + cfg.share_shift_lift
+            and s.p_share <= cfg.p_value / 10
+            and self._sustained(ratio=cfg.resolve_ratio)
+        )
+
     def _is_hot(self, s: WindowSignal) -> bool:
         cfg = self.config
         return (
@@ -246,7 +263,7 @@ class CrisisDetector:
             and self._sustained()
         )
 
-    def _sustained(self) -> bool:
+    def _sustained(self, ratio: float | None = None) -> bool:
         """Is the excess still significant without the window's single worst minute?
 
         One noisy minute (a burst of a few seconds) must not carry a crisis on
@@ -258,6 +275,8 @@ class CrisisDetector:
         rest_neg = sum(b.negative for b, _ in window) - worst[0].negative
         rest_exp = max(sum(e.negative for _, e in window) - worst[1].negative, cfg.min_expected_negatives)
         phi = max(cfg.dispersion, 1.0)
+        if ratio is not None:  # the share-shift test: not the volume bar, only "more than one minute's worth"
+            return rest_neg / rest_exp >= ratio
         return rest_neg / rest_exp >= cfg.min_negative_ratio and poisson_tail(rest_neg / phi, rest_exp / phi) <= cfg.p_value
 
     def _severity(self, s: WindowSignal) -> int:

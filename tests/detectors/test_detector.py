@@ -159,3 +159,18 @@ def test_a_small_brand_crisis_too_sparse_for_ten_minutes_is_caught_by_the_long_w
 
     assert run(0) == []  # 5 complaints in ten minutes: under min_negatives
     assert run(30)[:1] == [Status.TRIGGERED]
+
+
+def test_a_share_shift_without_extra_volume_is_caught_and_a_steady_mix_is_not() -> None:
+    def run(shifted_share: float, lift: float = DetectorConfig().share_shift_lift) -> list[Status]:
+        rng = np.random.default_rng(4)
+        det = CrisisDetector("acme", DetectorConfig(share_shift_lift=lift))
+        feed(det, normal_minutes(rng, 0, 600, rate=10.0, share=0.15))
+        # the same volume; only the mix changes (e.g. a policy change people dislike)
+        after = [bucket(i, b.mentions, b.negative, texts=tuple(f"new policy is awful {i}-{k}" for k in range(b.negative)))
+                 for i, b in enumerate(normal_minutes(rng, 600, 90, rate=10.0, share=shifted_share), start=600)]
+        return [e.status for e in feed(det, after)]
+
+    assert run(0.15) == []
+    assert run(0.38, lift=0) == []  # 2.5x the usual negatives: under the volume test's 3x
+    assert run(0.38)[:1] == [Status.TRIGGERED]
