@@ -22,6 +22,7 @@ announced by the notify loop within a second.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import threading
@@ -150,15 +151,20 @@ def api_token(settings: OnCallSettings, env: Mapping[str, str]) -> str:
 
 
 @contextmanager
-def serving(store: OnCallStore, listen: str, token: str) -> Iterator[tuple[str, int]]:
-    """Serve the API in a thread for the duration of the block; yields the bound (host, port)."""
-    server = ThreadingHTTPServer(parse_listen(listen), _handler(store, token))
+def serve_in_thread(address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                    name: str) -> Iterator[tuple[str, int]]:
+    """Serve HTTP in a daemon thread for the duration of the block; yields the bound (host, port)."""
+    server = ThreadingHTTPServer(address, handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="oncall-api", daemon=True)
-    thread.start()
-    log.info("on-call API on http://%s:%d", *server.server_address[:2])
+    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    log.info("%s on http://%s:%d", name, *server.server_address[:2])
     try:
         yield server.server_address[0], server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serving(store: OnCallStore, listen: str, token: str) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """Serve the on-call API in a thread for the duration of the block; yields the bound (host, port)."""
+    return serve_in_thread(parse_listen(listen), _handler(store, token), "on-call API")

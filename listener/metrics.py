@@ -29,16 +29,17 @@ backlog after an outage is work to do, not a failure.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
+from .api import serve_in_thread
 
 if TYPE_CHECKING:
     from .service import Listener
@@ -143,12 +144,5 @@ def serving(listener: Listener, address: tuple[str, int], stale_after_s: float =
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(address, Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    log.info("metrics and health on http://%s:%d/metrics and /healthz", *server.server_address[:2])
-    try:
-        yield server.server_address[0], server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(address, Handler, "metrics and health") as bound:
+        yield bound
