@@ -28,16 +28,9 @@ from listener.config import Config, ListenerSettings
 from listener.metrics import health
 from listener.service import Listener
 
+from ..waiting import wait_until
+
 pytestmark = pytest.mark.broker
-
-
-def wait_until(predicate, timeout_s: float = 90.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def publish(settings: KafkaSettings, brand: str, n: int, partition: int) -> None:
@@ -67,22 +60,23 @@ def test_the_listener_rides_through_a_broker_restart() -> None:
     thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        assert wait_until(lambda: listener.stats.consumed >= 200)
+        assert wait_until(lambda: listener.stats.consumed >= 200, 90)
         broker.stop()
         stopped = time.time()
         # the loop keeps cycling with no broker (polls come back empty or fail and are retried)
-        assert wait_until(lambda: (listener.stats.last_poll or 0) > stopped + 3 or listener.stats.broker_errors > 0)
+        assert wait_until(lambda: (listener.stats.last_poll or 0) > stopped + 3 or listener.stats.broker_errors > 0,
+                          90)
         assert thread.is_alive()
         broker = EmbeddedBroker(port=port).start()  # the same address, empty (the embedded broker is in memory)
         ensure_topics(settings, topics)
         # A fresh broker numbers offsets from 0 again (Apache Kafka never reuses them): publish to the partition
         # the listener has read nothing from, whose position (0) means the same on both brokers.
         publish(settings, "globex", 300, partition=1)
-        assert wait_until(lambda: listener.pipeline.counters.processed >= 500), (
+        assert wait_until(lambda: listener.pipeline.counters.processed >= 500, 90), (
             listener.stats, listener.pipeline.counters)
-        assert wait_until(lambda: "globex" in listener.pipeline.brands)  # after a replay, restored from its snapshot
+        assert wait_until(lambda: "globex" in listener.pipeline.brands, 90)  # after a replay, restored from its snapshot
         assert thread.is_alive(), "the loop must survive the outage"
-        assert wait_until(lambda: listener.stats.degraded_since is None)
+        assert wait_until(lambda: listener.stats.degraded_since is None, 90)
         assert health(listener)[0]
     finally:
         stop.set()

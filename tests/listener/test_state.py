@@ -31,6 +31,8 @@ from listener.pipeline import Pipeline, PipelineSettings
 from listener.sentiment import Scorer
 from listener.service import Listener
 
+from ..waiting import wait_until
+
 pytestmark = pytest.mark.broker
 
 MENTIONS: list[Mention] = list(demo_simulation().items())  # type: ignore[arg-type]
@@ -159,13 +161,11 @@ def subprocess_config(kafka: KafkaSettings, tmp_path: Path, **listener: object) 
 
 
 def wait_for_marker(kafka: KafkaSettings, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for p in range(kafka.partitions):
-            if any(r.key and r.key.startswith(b"p:") for r in read_partition(kafka, (kafka.state_topic, p))):
-                return
-        time.sleep(0.2)
-    raise AssertionError("the listener never wrote a snapshot")
+    def marked() -> bool:
+        return any(r.key and r.key.startswith(b"p:") for p in range(kafka.partitions)
+                   for r in read_partition(kafka, (kafka.state_topic, p)))
+
+    assert wait_until(marked, timeout_s, interval_s=0.2), "the listener never wrote a snapshot"
 
 
 def test_sigkill_mid_stream_then_restart_gives_the_same_alerts(kafka: KafkaSettings, tmp_path: Path) -> None:
@@ -202,10 +202,8 @@ def test_two_listeners_share_the_brands_and_the_survivor_takes_over_a_killed_one
     proc = subprocess.Popen([sys.executable, "-m", "listener.cli", "listen", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (0 < len(survivor.stats.assigned) < kafka.partitions):
-            time.sleep(0.1)  # the group split the partitions between the two
-        assert 0 < len(survivor.stats.assigned) < kafka.partitions
+        # the group splits the partitions between the two
+        assert wait_until(lambda: 0 < len(survivor.stats.assigned) < kafka.partitions)
         wait_for_marker(kafka)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -213,9 +211,8 @@ def test_two_listeners_share_the_brands_and_the_survivor_takes_over_a_killed_one
         if proc.poll() is None:
             proc.kill()
     publish(kafka, MENTIONS[HALF:])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(survivor.stats.assigned) < kafka.partitions:
-        time.sleep(0.1)  # the killed member's partitions move after its session times out
+    # the killed member's partitions move after its session times out
+    wait_until(lambda: len(survivor.stats.assigned) == kafka.partitions)
     stop.set()
     thread.join(30)
     assert len(survivor.stats.assigned) == kafka.partitions
