@@ -7,11 +7,9 @@ The request body is checked field by field against "Send an Alert Event"
 from __future__ import annotations
 
 import socket
-import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -22,6 +20,7 @@ from listener.notifiers.base import NotifierConfigError, NotifierError
 from listener.notifiers.pagerduty import ENDPOINT, PagerDutyNotifier, build, render
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 
+from ..http_receiver import HttpReceiver, http_receiver
 from .delivery_helpers import notices
 
 NOW = 1_790_000_000.0
@@ -37,67 +36,11 @@ SEVERITIES = {"critical", "error", "warning", "info"}
 
 # --- a real receiver ------------------------------------------------------------------------------------------
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, Any]:
-        return orjson.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """ThreadingHTTPServer recording requests; answers scripted (status, headers, body), else 202 success."""
-
-    requests: list[Request] = field(default_factory=list)
-    script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.requests.append(Request(self.command, self.path, {k.lower(): v for k, v in
-                                                 self.headers.items()}, self.rfile.read(length)))
-                status, headers, body = receiver.script.pop(0) if receiver.script else (202, {}, ACCEPTED)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v2/enqueue"
-
-    def answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.script.append((status, headers or {}, body))
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
+def receiver() -> Iterator[HttpReceiver]:
+    """A PagerDuty-shaped endpoint: 202 with PagerDuty's success body unless scripted otherwise."""
+    with http_receiver((202, {}, ACCEPTED), path="/v2/enqueue", content_type="application/json") as r:
+        yield r
 
 
 def closed_port() -> int:
@@ -149,14 +92,14 @@ def notifier(url: str, link_base: str | None = "https://crisiswatch.example.com/
     return PagerDutyNotifier("pagerduty", ROUTING_KEY, url, link_base, timeout_s, clock=lambda: NOW)
 
 
-def send(receiver: Receiver, event: AlertEvent, **kw: Any) -> dict[str, Any]:
+def send(receiver: HttpReceiver, event: AlertEvent, **kw: Any) -> dict[str, Any]:
     notifier(receiver.url, **kw).send(event.to_dict())
     return receiver.requests[-1].json()
 
 
 # --- the request, field by field ------------------------------------------------------------------------------
 
-def test_trigger_event_matches_the_documented_schema(receiver: Receiver) -> None:
+def test_trigger_event_matches_the_documented_schema(receiver: HttpReceiver) -> None:
     event = make_event()
     body = send(receiver, event)
     req = receiver.requests[-1]
@@ -208,7 +151,7 @@ def test_trigger_event_matches_the_documented_schema(receiver: Receiver) -> None
     (Status.TRIGGERED, "trigger"), (Status.ESCALATED, "trigger"), (Status.UPDATED, "trigger"),
     (Status.RESOLVED, "resolve"),
 ])
-def test_event_action_per_status(receiver: Receiver, status: Status, action: str) -> None:
+def test_event_action_per_status(receiver: HttpReceiver, status: Status, action: str) -> None:
     body = send(receiver, make_event(status))
     assert body["event_action"] == action
     assert body["dedup_key"] == "acme:20261124T0202Z"
@@ -216,11 +159,11 @@ def test_event_action_per_status(receiver: Receiver, status: Status, action: str
 
 
 @pytest.mark.parametrize("severity", list(Severity))
-def test_severity_is_passed_through(receiver: Receiver, severity: Severity) -> None:
+def test_severity_is_passed_through(receiver: HttpReceiver, severity: Severity) -> None:
     assert send(receiver, make_event(severity=severity))["payload"]["severity"] == severity.value
 
 
-def test_demo_events_map_to_one_incident(receiver: Receiver) -> None:
+def test_demo_events_map_to_one_incident(receiver: HttpReceiver) -> None:
     from connectors.simulator import demo_simulation
     from listener.offline import run_items
     from listener.pipeline import PipelineSettings
@@ -237,7 +180,7 @@ def test_demo_events_map_to_one_incident(receiver: Receiver) -> None:
     assert all(len(b["links"]) == len(events[0].evidence["mentions"]) for b in bodies[:1])
 
 
-def test_long_summary_is_cut_to_1024_characters(receiver: Receiver) -> None:
+def test_long_summary_is_cut_to_1024_characters(receiver: HttpReceiver) -> None:
     body = send(receiver, make_event(summary="é" * 5000))
     assert len(body["payload"]["summary"]) == 1024 and body["payload"]["summary"].endswith("…")
 
@@ -250,14 +193,14 @@ def test_long_crisis_ids_still_give_one_short_key() -> None:
     assert len(a["dedup_key"]) == 255 and a["dedup_key"] == b["dedup_key"] != c["dedup_key"]
 
 
-def test_client_url_only_with_link_base(receiver: Receiver) -> None:
+def test_client_url_only_with_link_base(receiver: HttpReceiver) -> None:
     body = send(receiver, make_event(brand="café", crisis_id="café:20261124T0202Z"),
                 link_base="https://cw.example.com/c/")
     assert body["client_url"] == "https://cw.example.com/c/caf%C3%A9:20261124T0202Z"
     assert "client_url" not in send(receiver, make_event(), link_base=None)
 
 
-def test_oversized_details_are_dropped_to_fit_512_kb(receiver: Receiver) -> None:
+def test_oversized_details_are_dropped_to_fit_512_kb(receiver: HttpReceiver) -> None:
     body = send(receiver, make_event(stats={"blob": "x" * 600_000}))
     assert len(receiver.requests[-1].body) <= 512 * 1024
     assert "512 KB" in body["payload"]["custom_details"]["note"]
@@ -265,7 +208,7 @@ def test_oversized_details_are_dropped_to_fit_512_kb(receiver: Receiver) -> None
     assert body["payload"]["summary"] and body["dedup_key"] == "acme:20261124T0202Z"
 
 
-def test_an_event_that_cannot_be_sent_is_permanent(receiver: Receiver) -> None:
+def test_an_event_that_cannot_be_sent_is_permanent(receiver: HttpReceiver) -> None:
     bad = {**make_event().to_dict(), "status": "exploded"}
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(bad)
@@ -275,13 +218,13 @@ def test_an_event_that_cannot_be_sent_is_permanent(receiver: Receiver) -> None:
 
 # --- answers --------------------------------------------------------------------------------------------------
 
-def test_202_success(receiver: Receiver) -> None:
+def test_202_success(receiver: HttpReceiver) -> None:
     notifier(receiver.url).send(make_event().to_dict())  # no exception
     assert len(receiver.requests) == 1
 
 
-def test_400_invalid_event_is_permanent_and_explained(receiver: Receiver) -> None:
-    receiver.answer(400, b'{"status":"invalid event","message":"Event object is invalid",'
+def test_400_invalid_event_is_permanent_and_explained(receiver: HttpReceiver) -> None:
+    receiver.answer(400, body=b'{"status":"invalid event","message":"Event object is invalid",'
                          b'"errors":["Length of \'routing_key\' is incorrect (should be 32 characters)"]}')
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(make_event().to_dict())
@@ -290,10 +233,10 @@ def test_400_invalid_event_is_permanent_and_explained(receiver: Receiver) -> Non
     assert "should be 32 characters" in str(err.value)
 
 
-def test_429_is_retryable_after_retry_after_or_30_s(receiver: Receiver) -> None:
-    receiver.answer(429, b'{"status":"throttle event","message":"Requests for this service are arriving too '
-                         b'quickly.  Please retry later."}')
-    receiver.answer(429, b"", {"Retry-After": "5"})
+def test_429_is_retryable_after_retry_after_or_30_s(receiver: HttpReceiver) -> None:
+    receiver.answer(429, body=b'{"status":"throttle event","message":"Requests for this service are arriving too '
+                              b'quickly.  Please retry later."}')
+    receiver.answer(429, {"Retry-After": "5"})
     waits = []
     for _ in range(2):
         with pytest.raises(NotifierError) as err:
@@ -304,15 +247,15 @@ def test_429_is_retryable_after_retry_after_or_30_s(receiver: Receiver) -> None:
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_5xx_is_retryable(receiver: Receiver, status: int) -> None:
-    receiver.answer(status, b"upstream trouble")
+def test_5xx_is_retryable(receiver: HttpReceiver, status: int) -> None:
+    receiver.answer(status, body=b"upstream trouble")
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(make_event().to_dict())
     assert err.value.retryable and f"HTTP {status}" in str(err.value)
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 413])
-def test_other_4xx_is_permanent(receiver: Receiver, status: int) -> None:
+def test_other_4xx_is_permanent(receiver: HttpReceiver, status: int) -> None:
     receiver.answer(status)
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(make_event().to_dict())
@@ -344,7 +287,7 @@ ENV = {"PD_KEY": ROUTING_KEY}
 TABLE = {"type": "pagerduty", "name": "on-call", "routing_key_env": "PD_KEY"}
 
 
-def test_build_from_a_receivers_table(receiver: Receiver) -> None:
+def test_build_from_a_receivers_table(receiver: HttpReceiver) -> None:
     n = build(TABLE, "receivers[2]", ENV)
     assert (n.name, n.url, n.link_base, n.timeout_s) == ("on-call", ENDPOINT, None, 10)
     assert n.url == "https://events.pagerduty.com/v2/enqueue"
@@ -380,10 +323,10 @@ def test_config_errors_name_the_key(table: dict, env: dict, needle: str) -> None
 
 # --- secrets --------------------------------------------------------------------------------------------------
 
-def test_routing_key_appears_nowhere_but_the_request(receiver: Receiver) -> None:
+def test_routing_key_appears_nowhere_but_the_request(receiver: HttpReceiver) -> None:
     n = build({**TABLE, "url": receiver.url}, "receivers[0]", ENV)
     assert ROUTING_KEY not in repr(n) and ROUTING_KEY not in str(n)
-    receiver.answer(400, b'{"status":"invalid event","message":"Unknown routing key ' + ROUTING_KEY.encode()
+    receiver.answer(400, body=b'{"status":"invalid event","message":"Unknown routing key ' + ROUTING_KEY.encode()
                     + b'","errors":["routing_key ' + ROUTING_KEY.encode() + b' not found"]}')
     with pytest.raises(NotifierError) as err:
         n.send(make_event().to_dict())
@@ -399,7 +342,7 @@ def test_routing_key_appears_nowhere_but_the_request(receiver: Receiver) -> None
 
 # --- with the outbox ------------------------------------------------------------------------------------------
 
-def test_dispatcher_retries_a_5xx_then_marks_a_400_dead(receiver: Receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dispatcher_retries_a_5xx_then_marks_a_400_dead(receiver: HttpReceiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
     clock = [NOW]
     outbox = Outbox(tmp_path / "outbox.sqlite", clock=lambda: clock[0])
     n = PagerDutyNotifier("pd", ROUTING_KEY, receiver.url, clock=lambda: clock[0])
@@ -411,7 +354,7 @@ def test_dispatcher_retries_a_5xx_then_marks_a_400_dead(receiver: Receiver, tmp_
     clock[0] += 700  # past any backoff
     assert dispatcher.run_once() == 1 and outbox.counts() == {"delivered": 1}
     outbox.enqueue(notices([triggered, resolved], ["pd"]))  # a replay after a crash adds only the new transition
-    receiver.answer(400, b'{"status":"invalid event","message":"Event object is invalid","errors":["x"]}')
+    receiver.answer(400, body=b'{"status":"invalid event","message":"Event object is invalid","errors":["x"]}')
     clock[0] += 1
     assert dispatcher.run_once() == 1
     assert outbox.counts() == {"delivered": 1, "dead": 1}

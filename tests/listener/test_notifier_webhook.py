@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import socket
-import threading
 import traceback
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,6 +20,7 @@ from listener.notifiers.http import retry_after
 from listener.notifiers.webhook import WebhookNotifier, build, header_value, sign, verify_signature
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 
+from ..http_receiver import HttpReceiver, http_receiver
 from .delivery_helpers import notices
 
 NOW = 1_790_000_000.0
@@ -32,64 +30,11 @@ TOKEN = "T0KEN-in-the-url-4f9a"
 
 # --- a real receiver ------------------------------------------------------------------------------------------
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """ThreadingHTTPServer recording requests and answering scripted (status, headers, body), else 200."""
-
-    requests: list[Request] = field(default_factory=list)
-    script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.requests.append(Request(self.command, self.path, {k.lower(): v for k, v in
-                                                 self.headers.items()}, self.rfile.read(length)))
-                status, headers, body = receiver.script.pop(0) if receiver.script else (200, {}, b"ok")
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET = _handle
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    def url(self, path: str = "/hooks/crisis") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def answer(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
-        self.script.append((status, headers or {}, body))
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
+def receiver() -> Iterator[HttpReceiver]:
+    """A webhook endpoint: 200 "ok" unless scripted otherwise."""
+    with http_receiver((200, {}, b"ok"), path="/hooks/crisis") as r:
+        yield r
 
 
 @pytest.fixture()
@@ -138,9 +83,9 @@ def notifier(url: str, timeout_s: float = 5.0) -> WebhookNotifier:
 
 # --- the request ----------------------------------------------------------------------------------------------
 
-def test_posts_the_event_json_with_signed_headers(receiver: Receiver) -> None:
+def test_posts_the_event_json_with_signed_headers(receiver: HttpReceiver) -> None:
     event = make_event()
-    notifier(receiver.url(f"/hooks/{TOKEN}?k={TOKEN}")).send(event.to_dict())
+    notifier(receiver.url_for(f"/hooks/{TOKEN}?k={TOKEN}")).send(event.to_dict())
 
     [req] = receiver.requests
     assert req.method == "POST"
@@ -158,8 +103,8 @@ def test_posts_the_event_json_with_signed_headers(receiver: Receiver) -> None:
                             req.headers["x-crisiswatch-signature"], now=NOW + 10)
 
 
-def test_every_status_is_named_in_the_event_header(receiver: Receiver) -> None:
-    n = notifier(receiver.url())
+def test_every_status_is_named_in_the_event_header(receiver: HttpReceiver) -> None:
+    n = notifier(receiver.url)
     for i, status in enumerate(Status):
         n.send(make_event(status, n=i).to_dict())
     assert [r.headers["x-crisiswatch-event"] for r in receiver.requests] == [s.value for s in Status]
@@ -167,13 +112,13 @@ def test_every_status_is_named_in_the_event_header(receiver: Receiver) -> None:
         f"acme:20261124T0202Z:{i}:{s.value}" for i, s in enumerate(Status)]
 
 
-def test_demo_events_end_to_end(receiver: Receiver) -> None:
+def test_demo_events_end_to_end(receiver: HttpReceiver) -> None:
     from connectors.simulator import demo_simulation
     from listener.offline import run_items
     from listener.pipeline import PipelineSettings
 
     events = run_items(demo_simulation().items(), PipelineSettings()).events
-    n = notifier(receiver.url())
+    n = notifier(receiver.url)
     for e in events:
         n.send(e.to_dict())
     assert [r.body for r in receiver.requests] == [to_json(e) for e in events]
@@ -181,9 +126,9 @@ def test_demo_events_end_to_end(receiver: Receiver) -> None:
                                 r.headers["x-crisiswatch-signature"], now=NOW) for r in receiver.requests)
 
 
-def test_non_ascii_ids_are_percent_encoded_in_headers(receiver: Receiver) -> None:
+def test_non_ascii_ids_are_percent_encoded_in_headers(receiver: HttpReceiver) -> None:
     event = make_event(brand="café crème")
-    notifier(receiver.url()).send(event.to_dict())
+    notifier(receiver.url).send(event.to_dict())
     [req] = receiver.requests
     header = req.headers["x-crisiswatch-alert-id"]
     assert header.isascii() and " " not in header
@@ -214,26 +159,26 @@ def test_verify_signature_rejects_tampering_wrong_secret_and_replays() -> None:
 
 # --- answers --------------------------------------------------------------------------------------------------
 
-def test_5xx_is_retryable(receiver: Receiver) -> None:
+def test_5xx_is_retryable(receiver: HttpReceiver) -> None:
     receiver.answer(500, body=b"boom")
     with pytest.raises(NotifierError) as err:
-        notifier(receiver.url()).send(make_event().to_dict())
+        notifier(receiver.url).send(make_event().to_dict())
     assert err.value.retryable and err.value.retry_after_s is None
     assert "HTTP 500" in str(err.value) and "boom" in str(err.value)
 
 
-def test_503_passes_retry_after(receiver: Receiver) -> None:
+def test_503_passes_retry_after(receiver: HttpReceiver) -> None:
     receiver.answer(503, {"Retry-After": "120"})
     with pytest.raises(NotifierError) as err:
-        notifier(receiver.url()).send(make_event().to_dict())
+        notifier(receiver.url).send(make_event().to_dict())
     assert err.value.retryable and err.value.retry_after_s == 120
 
 
-def test_429_passes_retry_after_seconds_or_date(receiver: Receiver) -> None:
+def test_429_passes_retry_after_seconds_or_date(receiver: HttpReceiver) -> None:
     receiver.answer(429, {"Retry-After": "7"})
     receiver.answer(429, {"Retry-After": format_datetime(datetime.fromtimestamp(NOW + 90, tz=timezone.utc),
                                                          usegmt=True)})
-    n = notifier(receiver.url())
+    n = notifier(receiver.url)
     waits = []
     for _ in range(2):
         with pytest.raises(NotifierError) as err:
@@ -252,34 +197,34 @@ def test_retry_after_parsing() -> None:
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 413, 422])
-def test_other_4xx_is_permanent(receiver: Receiver, status: int) -> None:
+def test_other_4xx_is_permanent(receiver: HttpReceiver, status: int) -> None:
     receiver.answer(status, body=b'{"error": "no such hook"}')
     with pytest.raises(NotifierError) as err:
-        notifier(receiver.url()).send(make_event().to_dict())
+        notifier(receiver.url).send(make_event().to_dict())
     assert not err.value.retryable
     assert f"HTTP {status}" in str(err.value)
 
 
-def test_408_is_retryable(receiver: Receiver) -> None:
+def test_408_is_retryable(receiver: HttpReceiver) -> None:
     receiver.answer(408)
     with pytest.raises(NotifierError) as err:
-        notifier(receiver.url()).send(make_event().to_dict())
+        notifier(receiver.url).send(make_event().to_dict())
     assert err.value.retryable
 
 
-def test_any_2xx_is_success(receiver: Receiver) -> None:
+def test_any_2xx_is_success(receiver: HttpReceiver) -> None:
     receiver.answer(202)
     receiver.answer(204)
-    n = notifier(receiver.url())
+    n = notifier(receiver.url)
     n.send(make_event().to_dict())
     n.send(make_event().to_dict())
     assert len(receiver.requests) == 2
 
 
-def test_redirects_are_not_followed(receiver: Receiver) -> None:
-    receiver.answer(302, {"Location": receiver.url("/elsewhere")})
+def test_redirects_are_not_followed(receiver: HttpReceiver) -> None:
+    receiver.answer(302, {"Location": receiver.url_for("/elsewhere")})
     with pytest.raises(NotifierError) as err:
-        notifier(receiver.url()).send(make_event().to_dict())
+        notifier(receiver.url).send(make_event().to_dict())
     assert not err.value.retryable and "redirect" in str(err.value)
     assert [(r.method, r.path) for r in receiver.requests] == [("POST", "/hooks/crisis")]
 
@@ -340,8 +285,8 @@ def shown(exc: BaseException) -> str:
 
 # --- secrets (cont.) --------------------------------------------------------------------------------------------------
 
-def test_secrets_appear_nowhere(receiver: Receiver) -> None:
-    url = receiver.url(f"/hooks/{TOKEN}?token={TOKEN}")
+def test_secrets_appear_nowhere(receiver: HttpReceiver) -> None:
+    url = receiver.url_for(f"/hooks/{TOKEN}?token={TOKEN}")
     n = build(TABLE, "receivers[0]", {"HOOK_URL": url, "HOOK_SECRET": SECRET})
     assert TOKEN not in repr(n) and SECRET not in repr(n)
     # A receiver that echoes the URL and the secret back in its error page.
@@ -361,10 +306,10 @@ def test_secrets_appear_nowhere(receiver: Receiver) -> None:
 
 # --- with the outbox ------------------------------------------------------------------------------------------
 
-def test_dispatcher_delivers_and_honours_retry_after(receiver: Receiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dispatcher_delivers_and_honours_retry_after(receiver: HttpReceiver, tmp_path) -> None:  # type: ignore[no-untyped-def]
     clock = [NOW]
     outbox = Outbox(tmp_path / "outbox.sqlite", clock=lambda: clock[0])
-    n = WebhookNotifier("ops-hook", receiver.url(), SECRET, clock=lambda: clock[0])
+    n = WebhookNotifier("ops-hook", receiver.url, SECRET, clock=lambda: clock[0])
     dispatcher = Dispatcher(outbox, {"ops-hook": n}, DispatchSettings(rate_per_minute=6000), clock=lambda: clock[0])
     outbox.enqueue(notices([make_event()], ["ops-hook"]))
     receiver.answer(429, {"Retry-After": "30"})
