@@ -35,11 +35,12 @@ from .explain import (
     documents,
     playbook,
     representative,
+    text_key,
 )
 from .lifecycle import Lifecycle, Phase, Transition
 from .signals import WindowSignal, poisson_tail, window_signal
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,18 @@ class DetectorConfig:
     """Detection settings (the ``[detector]`` table of the config file)."""
 
     window_minutes: int = 10
-    long_window_minutes: int = 30
+    long_windows_minutes: tuple[int, ...] = (30, 90)
+    """Longer windows tested with the same rules when the short one is not hot (() = none): a small brand's
+    crisis adds a handful of complaints an hour, too few for ten minutes to be significant, and a slow burn
+    builds over hours."""
     share_shift_lift: float = 0.15
-    """Over the long window, a negative share this far above the usual share is hot without the volume
+    """Over a long window, a negative share this far above the usual share is hot without the volume
     tests (a share shift: the mix turns negative, the volume barely moves); 0 = off."""
-    """A second, longer window tested with the same rules when the short one is not hot (0 = off): a small
-    brand's crisis adds a handful of complaints an hour, too few for ten minutes to be significant."""
+    suspect_p_value: float = 0.01
+    """A window this significant (in volume or share) is *suspect*: its minutes are held back from the
+    baseline, for at most ``max_holdback_minutes``, so a crisis that builds slowly is not learned as normal
+    before it is certain."""
+    max_holdback_minutes: int = 360
     trigger_minutes: int = 3
     trigger_window_minutes: int = 5
     """``trigger_minutes`` hot minutes within this many start a crisis (3 of 5: a crisis that flickers
@@ -142,13 +149,15 @@ class CrisisDetector:
                                    max(0, self.config.trigger_window_minutes - self.config.trigger_minutes))
         self._exclude = brand_words(brand)
         self.background = TermBackground(self.config.background_mentions, self._exclude)
-        self._window: deque[tuple[MinuteBucket, Expectation]] = deque(
-            maxlen=max(self.config.window_minutes, self.config.long_window_minutes))
+        self._spans = tuple(sorted({self.config.window_minutes, *self.config.long_windows_minutes}))
+        self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self._spans[-1])
         self._span = self.config.window_minutes
         """How many of the latest minutes make "the window" now: the short one, or the long one when only
         the long one is hot."""
         self._unlearned: deque[tuple[MinuteBucket, Expectation]] = deque()
-        """Quiet minutes waiting ``window_minutes`` before the baseline learns them."""
+        """Quiet minutes waiting before the baseline learns them (see :meth:`_learn`)."""
+        self._suspect_until = 0
+        """Event time until which minutes are held back from learning."""
         self.last_minute: int | None = None
 
     def update(self, bucket: MinuteBucket) -> tuple[Reading, list[AlertEvent]]:
@@ -161,38 +170,68 @@ class CrisisDetector:
         self.last_minute = bucket.minute
         expected = self.baseline.expect(bucket.minute)
         self._window.append((bucket, expected))
-        self._span = cfg.window_minutes
-        signal = self._signal()
         ready = self.baseline.minutes_seen >= cfg.warmup_minutes
-        hot = ready and self._is_hot(signal)
-        if ready and not hot and cfg.long_window_minutes > cfg.window_minutes \
-                and len(self._window) >= cfg.long_window_minutes:
-            self._span = cfg.long_window_minutes
-            long = self._signal()
-            if self._is_hot(long) or self._share_shift(long):
-                hot, signal = True, long
-            else:
-                self._span = cfg.window_minutes
-        cool = signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2
+        signal, hot, suspect = self._scan(ready)
+        cool = not hot and (signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2)
         # Severity only matters when a crisis can start or grow.
         severity = self._severity(signal) if hot or self.lifecycle.phase is Phase.CRISIS else 0
         transitions = self.lifecycle.step(bucket.minute, hot, cool, severity)
-        self._learn(bucket, expected)
+        self._learn(bucket, expected, suspect)
         reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
                           expected.level, len(self._recent()))
         return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
 
-    def _learn(self, bucket: MinuteBucket, expected: Expectation) -> None:
-        """Learn a quiet minute once it is ``window_minutes`` old and no crisis began meanwhile.
+    def _scan(self, ready: bool) -> tuple[WindowSignal, bool, bool]:
+        """Test the windows, shortest first: (the signal to report, hot, suspect).
+
+        The first hot window wins (a sudden crisis shows in ten minutes, a
+        small brand's or a slow burn's only over longer ones).  Otherwise the
+        short window is reported, and *suspect* says whether any window shows
+        an excess worth keeping out of the baseline for now.
+        """
+        cfg = self.config
+        short: WindowSignal | None = None
+        suspect = False
+        for span in self._spans:
+            if span > len(self._window) and short is not None:
+                break
+            self._span = span
+            s = self._signal()
+            short = short or s
+            if ready and (self._is_hot(s) or (span > cfg.window_minutes and self._share_shift(s))):
+                return s, True, True
+            suspect = suspect or self._suspect(s)
+        self._span = cfg.window_minutes
+        assert short is not None
+        return short, False, suspect
+
+    def _suspect(self, s: WindowSignal) -> bool:
+        """More negatives than usual, or a more negative mix, at the 1% level: not proof of a crisis, but
+        not a minute to learn "normal" from either."""
+        cfg = self.config
+        if s.negatives < cfg.min_negatives / 2 or s.negative_ratio < cfg.resolve_ratio:
+            return False
+        return s.p_volume <= cfg.suspect_p_value or s.p_share <= cfg.suspect_p_value
+
+    def _learn(self, bucket: MinuteBucket, expected: Expectation, suspect: bool) -> None:
+        """Learn a quiet minute once nothing has looked suspect for ``window_minutes`` since it.
 
         A crisis's first minutes are quiet by definition (not hot yet); holding
         learning back by one window keeps them, too, out of the baseline.
+        While any window looks suspect (an excess that is not, or not yet, a
+        crisis: a slow burn building, a share shift before it is certain) the
+        minutes wait, for at most ``max_holdback_minutes``; they are dropped if
+        a crisis begins and learned if the suspicion fades.  The cap lets a
+        lasting change of the brand's normal be learned in the end.
         """
+        cfg = self.config
         if self.lifecycle.active:
             self._unlearned.clear()
             return
         self._unlearned.append((bucket, expected))
-        while len(self._unlearned) > self.config.window_minutes:
+        self._suspect_until = bucket.minute + 60 * cfg.window_minutes if suspect else self._suspect_until
+        keep = cfg.max_holdback_minutes if bucket.minute < self._suspect_until else cfg.window_minutes
+        while len(self._unlearned) > keep:
             old, exp = self._unlearned.popleft()
             self.baseline.learn(old.minute, old.mentions, old.negative, exp)
             for d in old.samples:
@@ -213,7 +252,7 @@ class CrisisDetector:
             exp_total += e.total
             exp_negative += e.negative
         if negatives >= cfg.min_negatives:
-            negatives = round(negatives * self._author_factor())
+            negatives = round(negatives * self._independence())
         return window_signal(
             mentions, negatives, exp_total, exp_negative,
             dispersion=cfg.dispersion,
@@ -222,21 +261,31 @@ class CrisisDetector:
             min_baseline_share=cfg.min_baseline_share,
         )
 
-    def _author_factor(self) -> float:
-        """The share of the window's sampled negative mentions that come from distinct authors.
+    def _independence(self) -> float:
+        """The share of the window's sampled negative mentions that are independent voices.
 
         A crisis is many people upset; a bot or copy-paste burst is a few accounts posting a lot.  The
         tests count an author once per window (negatives x this factor, from the evidence sample of up to
-        ``max_samples_per_minute`` a minute); a mention without an author counts as its own.  Real crises
-        lose little (most people post once in ten minutes); a burst of 100 posts from 5 accounts counts 5.
+        ``max_samples_per_minute`` a minute); a mention without an author counts as its own.  When the
+        accounts repeat themselves (1.5 or more posts an author), near-identical texts
+        (:func:`~detectors.explain.text_key`) count once too: twelve accounts pasting three texts are three
+        voices, not twelve.  Real crises lose little (most people post once in ten minutes, in their own
+        words; a retweet cascade is many authors, so its copies still count).
         """
         authors: set[str] = set()
+        texts: set[str] = set()
         sampled = 0
         for b, _ in self._recent():
             for d in b.samples:
                 sampled += 1
                 authors.add(d.author or f"id:{d.id}")
-        return len(authors) / sampled if sampled else 1.0
+                texts.add(text_key(d.text))
+        if not sampled:
+            return 1.0
+        voices = len(authors)
+        if sampled >= 1.5 * voices:
+            voices = min(voices, len(texts))
+        return voices / sampled
 
     def _share_shift(self, s: WindowSignal) -> bool:
         """The mix turned negative without (much) extra volume: over the long window, the negative share is
@@ -367,6 +416,7 @@ class CrisisDetector:
             "background": self.background.to_state(),
             "window": [_bucket_state(b, e) for b, e in self._window],
             "unlearned": [_bucket_state(b, e) for b, e in self._unlearned],
+            "suspect_until": self._suspect_until,
         }
 
     @classmethod
@@ -380,6 +430,7 @@ class CrisisDetector:
         det.background.load(state["background"])
         det._window.extend(_bucket_from_state(det.brand, w) for w in state["window"])
         det._unlearned.extend(_bucket_from_state(det.brand, w) for w in state["unlearned"])
+        det._suspect_until = int(state["suspect_until"])
         return det
 
 

@@ -64,9 +64,23 @@ def terms_of(text: str, exclude: frozenset[str] = frozenset()) -> set[str]:
     return out
 
 
+_KEY_NOISE = re.compile(r"^rt\s+@\w+:?|https?://\S+|www\.\S+|[@#]\w+")
+_KEY_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def text_key(text: str, words: int = 10) -> str:
+    """What near-identical copies of a text share: its first ``words`` words, lowercased, without a
+    leading "RT @x:", links, @handles, #tags, emoji and punctuation.
+
+    A copy-paste or bot burst varies its copies just enough to dodge exact matching (a tag or a link
+    appended, "RT @x:" prepended); those variations sit at the edges, which this key ignores.
+    """
+    return " ".join(_KEY_WORD.findall(_KEY_NOISE.sub(" ", text.lower()))[:words])
+
+
 def documents(texts: Iterable[str], exclude: frozenset[str] = frozenset()) -> tuple[list[set[str]], list[int]]:
-    """The term sets of the *distinct* texts (case and spacing ignored), in first-seen order, and how many
-    copies of each there were.
+    """The term sets of the *distinct* texts (near-identical copies are one: see :func:`text_key`), in
+    first-seen order, and how many copies of each there were.
 
     A copy-paste burst (one text posted many times, by bots or by a pile-on)
     counts once when terms are ranked: otherwise its incidental words ("how
@@ -77,7 +91,7 @@ def documents(texts: Iterable[str], exclude: frozenset[str] = frozenset()) -> tu
     docs: list[set[str]] = []
     copies: list[int] = []
     for text in texts:
-        key = " ".join(text.lower().split())
+        key = text_key(text)
         if key in seen:
             copies[seen[key]] += 1
         else:

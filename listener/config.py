@@ -255,11 +255,13 @@ _POSITIVE = {
     "listener": ("poll_timeout_ms", "max_samples_per_minute", "max_sample_chars", "max_gap_minutes",
                  "dedup_minutes", "dedup_capacity", "max_brands"),
     "detector": ("window_minutes", "trigger_minutes", "trigger_window_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
-                 "p_value", "dispersion", "share_dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions"),
+                 "p_value", "dispersion", "share_dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions",
+                 "max_holdback_minutes"),
     "oncall": ("ack_target_minutes",),
     "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s"),
     "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
-                          "mature_minutes", "clip_sigmas"),
+                          "mature_minutes", "clip_sigmas", "prior_mentions", "share_prior_mentions",
+                          "share_halflife_mentions"),
 }
 
 
@@ -285,11 +287,11 @@ def _check(obj: Any, where: str) -> None:
         if obj.resolve_ratio >= obj.min_negative_ratio:
             raise ConfigError("detector.resolve_ratio must be lower than detector.min_negative_ratio "
                               "(the gap between them is the hysteresis)")
-        if obj.long_window_minutes and obj.long_window_minutes <= obj.window_minutes:
-            raise ConfigError("detector.long_window_minutes must be longer than detector.window_minutes, or 0 "
-                              "to turn the long window off")
-        if obj.long_window_minutes < 0:
-            raise ConfigError("detector.long_window_minutes must be >= 0 (0 = off)")
+        if any(w <= obj.window_minutes for w in obj.long_windows_minutes):
+            raise ConfigError("detector.long_windows_minutes must all be longer than detector.window_minutes "
+                              f"({obj.window_minutes}), e.g. [30, 90]; [] turns the long windows off")
+        if not 0 < obj.suspect_p_value < 1:
+            raise ConfigError(f"detector.suspect_p_value must be between 0 and 1, got {obj.suspect_p_value}")
         if obj.trigger_window_minutes < obj.trigger_minutes:
             raise ConfigError("detector.trigger_window_minutes must be at least detector.trigger_minutes "
                               f"({obj.trigger_minutes})")

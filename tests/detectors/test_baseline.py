@@ -37,10 +37,12 @@ def test_a_single_spike_is_clipped() -> None:
     b = SeasonalBaseline()
     for i in range(120):
         b.learn(T0 + 60 * i, 5, 1)
-    before = b.expect(T0 + 60 * 120).total
-    b.learn(T0 + 60 * 120, 5000, 4000)
-    after = b.expect(T0 + 60 * 121).total
-    assert after - before < 1.0
+    before = b.expect(T0 + 60 * 61)
+    b.learn(T0 + 60 * 60, 5000, 4000)  # one more minute of the hour slot 01:00
+    after = b.expect(T0 + 60 * 61)
+    assert after.level == before.level == "week"
+    assert after.total - before.total < 1.0
+    assert after.negative - before.negative < 1.0
 
 
 def test_state_round_trip() -> None:

@@ -149,28 +149,30 @@ def test_the_share_test_is_not_overdispersed_by_default() -> None:
 
 
 def test_a_small_brand_crisis_too_sparse_for_ten_minutes_is_caught_by_the_long_window() -> None:
-    def run(long_window: int) -> list[Status]:
-        det = CrisisDetector("tiny", DetectorConfig(long_window_minutes=long_window))
+    def run(long_windows: tuple[int, ...]) -> list[Status]:
+        det = CrisisDetector("tiny", DetectorConfig(long_windows_minutes=long_windows))
         quiet = [bucket(i, 1 if i % 2 else 0, 1 if i % 40 == 1 else 0, texts=COMPLAINTS[:1] if i % 40 == 1 else ())
                  for i in range(600)]
         feed(det, quiet)
         storm = [bucket(i, 1, 1 if i % 2 else 0, texts=BREACH[:1] if i % 2 else ()) for i in range(600, 660)]
         return [e.status for e in feed(det, storm)]
 
-    assert run(0) == []  # 5 complaints in ten minutes: under min_negatives
-    assert run(30)[:1] == [Status.TRIGGERED]
+    assert run(()) == []  # 5 complaints in ten minutes: under min_negatives
+    assert run((30,))[:1] == [Status.TRIGGERED]
 
 
 def test_a_share_shift_without_extra_volume_is_caught_and_a_steady_mix_is_not() -> None:
-    def run(shifted_share: float, lift: float = DetectorConfig().share_shift_lift) -> list[Status]:
+    def run(shifted_share: float, lift: float = DetectorConfig().share_shift_lift) -> list[tuple[Status, int]]:
+        """(status, minutes after the shift began) of the first 45 minutes' alerts."""
         rng = np.random.default_rng(4)
         det = CrisisDetector("acme", DetectorConfig(share_shift_lift=lift))
         feed(det, normal_minutes(rng, 0, 600, rate=10.0, share=0.15))
         # the same volume; only the mix changes (e.g. a policy change people dislike)
         after = [bucket(i, b.mentions, b.negative, texts=tuple(f"new policy is awful {i}-{k}" for k in range(b.negative)))
-                 for i, b in enumerate(normal_minutes(rng, 600, 90, rate=10.0, share=shifted_share), start=600)]
-        return [e.status for e in feed(det, after)]
+                 for i, b in enumerate(normal_minutes(rng, 600, 45, rate=10.0, share=shifted_share), start=600)]
+        return [(e.status, (e.at - after[0].minute) // 60) for e in feed(det, after)]
 
     assert run(0.15) == []
     assert run(0.38, lift=0) == []  # 2.5x the usual negatives: under the volume test's 3x
-    assert run(0.38)[:1] == [Status.TRIGGERED]
+    caught = run(0.38)
+    assert caught[0][0] is Status.TRIGGERED and caught[0][1] <= 30
