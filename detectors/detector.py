@@ -151,6 +151,9 @@ class CrisisDetector:
         self.background = TermBackground(self.config.background_mentions, self._exclude)
         self._spans = tuple(sorted({self.config.window_minutes, *self.config.long_windows_minutes}))
         self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self._spans[-1])
+        self._cum: deque[tuple[int, int, float, float]] = deque([(0, 0, 0.0, 0.0)], maxlen=self._spans[-1] + 1)
+        """Running sums of (mentions, negatives, expected mentions, expected negatives) before each minute
+        of the window and after the last; not saved (rebuilt from the window)."""
         self._span = self.config.window_minutes
         """How many of the latest minutes make "the window" now: the short one, or the long one when only
         the long one is hot."""
@@ -167,9 +170,11 @@ class CrisisDetector:
             raise ValueError(f"minute {iso(bucket.minute)} is not after {iso(self.last_minute)}")
         if self.last_minute is not None and bucket.minute - self.last_minute > 60 * cfg.window_minutes:
             self._window.clear()  # a long gap: the window no longer describes "now"
+            self._cum.clear()
+            self._cum.append((0, 0, 0.0, 0.0))
         self.last_minute = bucket.minute
         expected = self.baseline.expect(bucket.minute)
-        self._window.append((bucket, expected))
+        self._append(bucket, expected)
         ready = self.baseline.minutes_seen >= cfg.warmup_minutes
         signal, hot, suspect = self._scan(ready)
         cool = not hot and (signal.negative_ratio < cfg.resolve_ratio or signal.negatives < cfg.min_negatives / 2)
@@ -178,7 +183,7 @@ class CrisisDetector:
         transitions = self.lifecycle.step(bucket.minute, hot, cool, severity)
         self._learn(bucket, expected, suspect)
         reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
-                          expected.level, len(self._recent()))
+                          expected.level, min(self._span, len(self._window)))
         return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
 
     def _scan(self, ready: bool) -> tuple[WindowSignal, bool, bool]:
@@ -187,23 +192,28 @@ class CrisisDetector:
         The first hot window wins (a sudden crisis shows in ten minutes, a
         small brand's or a slow burn's only over longer ones).  Otherwise the
         short window is reported, and *suspect* says whether any window shows
-        an excess worth keeping out of the baseline for now.
+        an excess worth keeping out of the baseline for now.  Windows longer
+        than the history so far are not tested.
         """
         cfg = self.config
-        short: WindowSignal | None = None
+        short = self._signal(cfg.window_minutes)
         suspect = False
         for span in self._spans:
-            if span > len(self._window) and short is not None:
+            if span > len(self._window) and span != cfg.window_minutes:
                 break
-            self._span = span
-            s = self._signal()
-            short = short or s
-            if ready and (self._is_hot(s) or (span > cfg.window_minutes and self._share_shift(s))):
-                return s, True, True
+            s = short if span == cfg.window_minutes else self._signal(span)
+            if ready and self._hot(s, span):
+                # counted with each author (and near-identical text) once, is it still hot?
+                s = s._replace(negatives=round(s.negatives * self._independence(span)))
+                if self._hot(s, span):
+                    self._span = span
+                    return s, True, True
             suspect = suspect or self._suspect(s)
         self._span = cfg.window_minutes
-        assert short is not None
         return short, False, suspect
+
+    def _hot(self, s: WindowSignal, span: int) -> bool:
+        return self._is_hot(s, span) or (span > self.config.window_minutes and self._share_shift(s, span))
 
     def _suspect(self, s: WindowSignal) -> bool:
         """More negatives than usual, or a more negative mix, at the 1% level: not proof of a crisis, but
@@ -237,31 +247,30 @@ class CrisisDetector:
             for d in old.samples:
                 self.background.add(d.text)
 
-    def _recent(self) -> list[tuple[MinuteBucket, Expectation]]:
-        """The minutes of the current window (the last ``_span``)."""
+    def _recent(self, span: int | None = None) -> list[tuple[MinuteBucket, Expectation]]:
+        """The minutes of a window: the last ``span``, by default the one alerts report (``_span``)."""
         n = len(self._window)
-        return list(self._window)[max(0, n - self._span):]
+        return list(self._window)[max(0, n - (span or self._span)):]
 
-    def _signal(self) -> WindowSignal:
+    def _append(self, bucket: MinuteBucket, expected: Expectation) -> None:
+        """Add a minute to the window and to the running sums that make any window's sums O(1)."""
+        self._window.append((bucket, expected))
+        m, n, t, e = self._cum[-1]
+        self._cum.append((m + bucket.mentions, n + bucket.negative, t + expected.total, e + expected.negative))
+
+    def _signal(self, span: int) -> WindowSignal:
+        """The tests' numbers for the last ``span`` minutes (all mentions counted; see :meth:`_independence`)."""
         cfg = self.config
-        mentions = negatives = 0
-        exp_total = exp_negative = 0.0
-        for b, e in self._recent():
-            mentions += b.mentions
-            negatives += b.negative
-            exp_total += e.total
-            exp_negative += e.negative
-        if negatives >= cfg.min_negatives:
-            negatives = round(negatives * self._independence())
+        last, first = self._cum[-1], self._cum[-1 - min(span, len(self._window))]
         return window_signal(
-            mentions, negatives, exp_total, exp_negative,
+            last[0] - first[0], last[1] - first[1], max(last[2] - first[2], 0.0), max(last[3] - first[3], 0.0),
             dispersion=cfg.dispersion,
             share_dispersion=cfg.share_dispersion,
             min_expected_negatives=cfg.min_expected_negatives,
             min_baseline_share=cfg.min_baseline_share,
         )
 
-    def _independence(self) -> float:
+    def _independence(self, span: int) -> float:
         """The share of the window's sampled negative mentions that are independent voices.
 
         A crisis is many people upset; a bot or copy-paste burst is a few accounts posting a lot.  The
@@ -272,22 +281,15 @@ class CrisisDetector:
         voices, not twelve.  Real crises lose little (most people post once in ten minutes, in their own
         words; a retweet cascade is many authors, so its copies still count).
         """
-        authors: set[str] = set()
-        texts: set[str] = set()
-        sampled = 0
-        for b, _ in self._recent():
-            for d in b.samples:
-                sampled += 1
-                authors.add(d.author or f"id:{d.id}")
-                texts.add(text_key(d.text))
-        if not sampled:
+        samples = [d for b, _ in self._recent(span) for d in b.samples]
+        if not samples:
             return 1.0
-        voices = len(authors)
-        if sampled >= 1.5 * voices:
-            voices = min(voices, len(texts))
-        return voices / sampled
+        voices = len({d.author or f"id:{d.id}" for d in samples})
+        if len(samples) >= 1.5 * voices:
+            voices = min(voices, len({text_key(d.text) for d in samples}))
+        return voices / len(samples)
 
-    def _share_shift(self, s: WindowSignal) -> bool:
+    def _share_shift(self, s: WindowSignal, span: int) -> bool:
         """The mix turned negative without (much) extra volume: over the long window, the negative share is
         ``share_shift_lift`` above the usual share, very significantly (p_value / 10), with at least
         ``min_negatives`` negatives (authors counted once) and at least ``resolve_ratio`` times the usual."""
@@ -298,10 +300,10 @@ class CrisisDetector:
             and s.negative_ratio >= cfg.resolve_ratio
             and s.share >= s.baseline_share + cfg.share_shift_lift
             and s.p_share <= cfg.p_value / 10
-            and self._sustained(ratio=cfg.resolve_ratio)
+            and self._sustained(span, ratio=cfg.resolve_ratio)
         )
 
-    def _is_hot(self, s: WindowSignal) -> bool:
+    def _is_hot(self, s: WindowSignal, span: int) -> bool:
         cfg = self.config
         return (
             s.negatives >= cfg.min_negatives
@@ -309,17 +311,17 @@ class CrisisDetector:
             and s.p_volume <= cfg.p_value
             and s.share >= s.baseline_share + cfg.min_share_lift
             and s.p_share <= cfg.p_value
-            and self._sustained()
+            and self._sustained(span)
         )
 
-    def _sustained(self, ratio: float | None = None) -> bool:
+    def _sustained(self, span: int, ratio: float | None = None) -> bool:
         """Is the excess still significant without the window's single worst minute?
 
         One noisy minute (a burst of a few seconds) must not carry a crisis on
         its own; a real one spreads over several minutes.
         """
         cfg = self.config
-        window = self._recent()
+        window = self._recent(span)
         worst = max(window, key=lambda be: be[0].negative)
         rest_neg = sum(b.negative for b, _ in window) - worst[0].negative
         rest_exp = max(sum(e.negative for _, e in window) - worst[1].negative, cfg.min_expected_negatives)
@@ -428,7 +430,8 @@ class CrisisDetector:
         det.baseline.load(state["baseline"])
         det.lifecycle.load(state["lifecycle"])
         det.background.load(state["background"])
-        det._window.extend(_bucket_from_state(det.brand, w) for w in state["window"])
+        for w in state["window"]:
+            det._append(*_bucket_from_state(det.brand, w))
         det._unlearned.extend(_bucket_from_state(det.brand, w) for w in state["unlearned"])
         det._suspect_until = int(state["suspect_until"])
         return det
