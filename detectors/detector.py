@@ -224,7 +224,7 @@ class CrisisDetector:
         return s.p_volume <= cfg.suspect_p_value or s.p_share <= cfg.suspect_p_value
 
     def _learn(self, bucket: MinuteBucket, expected: Expectation, suspect: bool) -> None:
-        """Learn a quiet minute once nothing has looked suspect for ``window_minutes`` since it.
+        """Learn a quiet (or resolving) minute once nothing has looked suspect for ``window_minutes`` since it.
 
         A crisis's first minutes are quiet by definition (not hot yet); holding
         learning back by one window keeps them, too, out of the baseline.
@@ -235,7 +235,7 @@ class CrisisDetector:
         lasting change of the brand's normal be learned in the end.
         """
         cfg = self.config
-        if self.lifecycle.active:
+        if self.lifecycle.holds_learning:
             self._unlearned.clear()
             return
         self._unlearned.append((bucket, expected))

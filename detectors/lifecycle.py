@@ -64,8 +64,15 @@ class Lifecycle:
 
     @property
     def active(self) -> bool:
-        """Under watch or in crisis: the baseline must not learn from this minute."""
+        """Under watch, in crisis or resolving one."""
         return self.phase is not Phase.QUIET
+
+    @property
+    def holds_learning(self) -> bool:
+        """Under watch or in crisis: the baseline must not learn from this minute.  A resolving crisis is
+        back near normal, and its minutes are learned (after the usual hold-back), so a crisis that left
+        the brand's normal changed can resolve instead of being measured against a stale baseline."""
+        return self.phase in (Phase.WATCH, Phase.CRISIS)
 
     def step(self, minute: int, hot: bool, cool: bool, severity: int) -> list[Transition]:
         """Advance one minute; return the transitions it caused, numbered within their crisis."""
