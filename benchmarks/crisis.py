@@ -1001,7 +1001,7 @@ def failed_gates(s: WindowSignal, cfg: DetectorConfig) -> tuple[str, ...]:
         out.append("ratio")
     if s.p_volume > cfg.p_value:
         out.append("p_volume")
-    if s.share < s.baseline_share + cfg.min_share_lift:
+    if s.excess_share < s.baseline_share + cfg.min_share_lift:
         out.append("share_lift")
     if s.p_share > cfg.p_value:
         out.append("p_share")

@@ -67,7 +67,9 @@ class DetectorConfig:
     quiet_minutes: int = 30
     min_negatives: int = 10
     min_negative_ratio: float = 3.0
-    min_share_lift: float = 0.10
+    min_share_lift: float = 0.20
+    """The extra mentions must be this much more negative than the usual share (:attr:`WindowSignal.
+    excess_share`): a burst of ordinary chatter is of the usual mix; a crisis's extra talk is complaints."""
     p_value: float = 1e-3
     share_p_value: float = 0.01
     """The share test's level.  The volume test (at ``p_value``) is what keeps chance spikes out; the share
@@ -314,7 +316,7 @@ class CrisisDetector:
             s.negatives >= cfg.min_negatives
             and s.negative_ratio >= cfg.min_negative_ratio
             and s.p_volume <= cfg.p_value
-            and s.share >= s.baseline_share + cfg.min_share_lift
+            and s.excess_share >= s.baseline_share + cfg.min_share_lift
             and s.p_share <= cfg.share_p_value
             and self._sustained(span)
         )

@@ -66,6 +66,17 @@ class WindowSignal(NamedTuple):
         return poisson_tail(self.negatives / phi, self.floor_negatives / phi)
 
     @property
+    def excess_share(self) -> float:
+        """The negative share of the mentions *beyond* the usual volume: what the extra talk is made of.
+
+        A burst of ordinary chatter adds talk of the usual mix; a crisis adds complaints.  Where there is
+        no extra volume, negatives replaced other talk: 1.0."""
+        extra = self.mentions - self.expected_mentions
+        if extra <= 0:
+            return 1.0
+        return min(max((self.negatives - self.expected_negatives) / extra, 0.0), 1.0)
+
+    @property
     def p_share(self) -> float:
         phi = self.share_dispersion
         return binomial_tail(self.negatives / phi, self.mentions / phi, self.baseline_share)

@@ -176,3 +176,63 @@ def test_a_share_shift_without_extra_volume_is_caught_and_a_steady_mix_is_not() 
     assert run(0.38, lift=0) == []  # 2.5x the usual negatives: under the volume test's 3x
     caught = run(0.38)
     assert caught[0][0] is Status.TRIGGERED and caught[0][1] <= 30
+
+
+def test_twelve_accounts_pasting_a_few_texts_count_as_a_few_voices() -> None:
+    """A copy-paste burst varies its copies at the edges (a tag, a link, "RT @x:"): twelve accounts, three
+    texts, 25 posts a minute for 40 minutes.  The same number of people each writing their own is a crisis."""
+    texts = ("Acme is lying to customers, stay away", "never buy from acme, total scam",
+             "acme stole my money and support ignores me")
+    variants = ("{t}", "{t} #boycottacme", "RT @bot1: {t}", "{t} https://t.co/x{k}", "{t} !!!")
+
+    def storm(start: int, bots: bool) -> list[MinuteBucket]:
+        out = []
+        for b in crisis_minutes(start, 40):
+            samples = []
+            for i, d in enumerate(b.samples):
+                k = b.minute + i
+                if bots:
+                    text = variants[k % len(variants)].format(t=texts[k % len(texts)], k=k)
+                    samples.append(d._replace(author=f"@bot{k % 12}", text=text))
+                else:
+                    samples.append(d._replace(author=f"@p{k}", text=f"{texts[k % 3]} (order {k})"))
+            out.append(b._replace(samples=tuple(samples)))
+        return out
+
+    for bots, expected in ((True, []), (False, [Status.TRIGGERED])):
+        rng = np.random.default_rng(2)
+        det = CrisisDetector("acme")
+        feed(det, normal_minutes(rng, 0, 600))
+        assert [e.status for e in feed(det, storm(600, bots))][:1] == expected, bots
+
+
+def test_an_airline_like_brand_with_a_high_usual_share_still_has_its_crises_caught() -> None:
+    """Usually half the talk is negative; a crisis quintuples the negatives but moves the share only to 0.69:
+    significant at the share test's own level (0.01), not at the volume test's 0.001."""
+    def run(share_p_value: float) -> list[Status]:
+        rng = np.random.default_rng(9)
+        # the ten-minute window alone (longer ones gather enough evidence for either level)
+        det = CrisisDetector("skyway", DetectorConfig(share_p_value=share_p_value, long_windows_minutes=()))
+        feed(det, normal_minutes(rng, 0, 600, rate=2.0, share=0.5))
+        storm = [bucket(i, 7 + i % 2, 5 + (i % 5 == 0), texts=BREACH[:2]) for i in range(600, 640)]
+        return [e.status for e in feed(det, storm)]
+
+    assert run(DetectorConfig().share_p_value)[:1] == [Status.TRIGGERED]
+    assert run(DetectorConfig().p_value) == []
+
+
+def test_a_suspect_build_up_is_held_back_from_the_baseline_and_learned_when_it_lasts() -> None:
+    """Negatives at 1.6x for four hours: never hot (under 3x, and the share moves too little for a share
+    shift), but suspect, so the baseline does not learn it while it may still become a crisis; a change that
+    outlasts ``max_holdback_minutes`` is the new normal and is learned."""
+    def expected_after(holdback: int) -> float:
+        rng = np.random.default_rng(11)
+        det = CrisisDetector("acme", DetectorConfig(max_holdback_minutes=holdback))
+        feed(det, normal_minutes(rng, 0, 600, rate=20.0, share=0.15))
+        events = feed(det, normal_minutes(rng, 600, 240, rate=20.0, share=0.24))
+        assert events == []
+        return det.baseline.expect(bucket(700, 0, 0).minute).negative  # 11:00-12:00, inside the build-up
+
+    before = 20.0 * 0.15
+    assert expected_after(360) < before * 1.15  # held back: still the old normal
+    assert expected_after(60) > before * 1.4  # outlasted a one-hour hold-back: learned
