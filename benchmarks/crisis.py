@@ -1252,9 +1252,11 @@ def report(results: Sequence[SeedResult], wall_s: float, load_s: float, origin: 
     out(f"crisiswatch crisis benchmark: {len(r0.brands)} brands x {weeks:g} weeks per seed "
         f"({(r0.scored_from - r0.start) / 86400:g} days warm-up, {scored_days:g} days scored), seeds "
         f"{' '.join(str(r.seed) for r in results)}; text: {origin}")
-    out(f"detector: the service defaults, as `crisiswatch detect` (window {cfg.window_minutes} min, trigger "
+    windows = "/".join(str(w) for w in (cfg.window_minutes, *cfg.long_windows_minutes))
+    out(f"detector: the service defaults, as `crisiswatch detect` (windows {windows} min, trigger "
         f"{cfg.trigger_minutes} hot min, min_negatives {cfg.min_negatives}, ratio >= {cfg.min_negative_ratio:g}, "
-        f"share lift >= {cfg.min_share_lift:g}, p <= {cfg.p_value:g}, dispersion {cfg.dispersion:g})")
+        f"extra mentions' share lift >= {cfg.min_share_lift:g}, p volume <= {cfg.p_value:g}, p share <= "
+        f"{cfg.share_p_value:g}, dispersion {cfg.dispersion:g})")
     out(f"hit = triggered alert whose first hot minute is in [start - {MATCH_BEFORE_MIN} min, "
         f"max(end, start + {MATCH_AFTER_START_MIN} min)]; delay = alert `at` - crisis start (event time)")
     out("")

@@ -196,7 +196,7 @@ def _mention(rng: np.random.Generator, seed: int, counter: int, brand: str, temp
 
 
 def demo_simulation(seed: int = 7) -> Simulation:
-    """The demo's stream: three brands over ~30 hours, a data breach at acme on day two."""
+    """The demo's stream: three brands over 32 hours, a data breach at acme on day two (and its resolution)."""
     start = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
     return Simulation(
         brands=(
@@ -205,7 +205,7 @@ def demo_simulation(seed: int = 7) -> Simulation:
             BrandProfile("initech", mentions_per_minute=1.5),
         ),
         start=start,
-        minutes=30 * 60,
+        minutes=32 * 60,
         seed=seed,
         crises=(InjectedCrisis("acme", start + timedelta(hours=26, minutes=0), "data breach", 150, 14.0),),
     )

@@ -41,6 +41,9 @@ from .lifecycle import Lifecycle, Phase, Transition
 from .signals import WindowSignal, poisson_tail, window_signal
 
 STATE_VERSION = 2
+_SUSPECT_RATIO = 1.25
+"""A window must hold at least this many times the usual negatives to be suspect (and significant): a
+lasting 1.4x is worth holding back, which the resolve ratio (1.5) would miss."""
 
 
 @dataclass(frozen=True)
@@ -220,13 +223,20 @@ class CrisisDetector:
         return short, False, suspect
 
     def _hot(self, s: WindowSignal, span: int) -> bool:
-        return self._is_hot(s, span) or (span > self.config.window_minutes and self._share_shift(s, span))
+        if span == self.config.window_minutes:
+            return self._is_hot(s, span)
+        # a long window is hot only while its latest third is still above the usual: a crisis that is over
+        # must be able to quiet down without waiting for its minutes to leave the 90-minute window
+        recent = self._signal(span // 3)
+        if recent.negative_ratio < self.config.resolve_ratio:
+            return False
+        return self._is_hot(s, span) or self._share_shift(s, span)
 
     def _suspect(self, s: WindowSignal) -> bool:
         """More negatives than usual, or a more negative mix, at the 1% level: not proof of a crisis, but
         not a minute to learn "normal" from either."""
         cfg = self.config
-        if s.negatives < cfg.min_negatives / 2 or s.negative_ratio < cfg.resolve_ratio:
+        if s.negatives < cfg.min_negatives / 2 or s.negative_ratio < _SUSPECT_RATIO:
             return False
         return s.p_volume <= cfg.suspect_p_value or s.p_share <= cfg.suspect_p_value
 
@@ -246,7 +256,10 @@ class CrisisDetector:
             self._unlearned.clear()
             return
         self._unlearned.append((bucket, expected))
-        self._suspect_until = bucket.minute + 60 * cfg.window_minutes if suspect else self._suspect_until
+        if suspect and expected.level in ("day", "week"):
+            # only against a baseline that knows this hour: before that, "suspect" is mostly the daily rise
+            # the baseline has not seen yet, and holding it back would keep it from ever being learned
+            self._suspect_until = bucket.minute + 60 * cfg.window_minutes
         keep = cfg.max_holdback_minutes if bucket.minute < self._suspect_until else cfg.window_minutes
         while len(self._unlearned) > keep:
             old, exp = self._unlearned.popleft()

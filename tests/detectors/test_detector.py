@@ -9,6 +9,7 @@ from detectors import CrisisDetector, DetectorConfig, MinuteBucket, Status
 
 from .helpers import bucket
 
+DAY = 24 * 60
 COMPLAINTS = ("slow app again", "bad support today", "price increase is annoying")
 BREACH = ("data breach leaked my password", "the data breach exposed card numbers",
           "hackers stole passwords in the data breach", "data breach, stolen card numbers")
@@ -166,10 +167,11 @@ def test_a_share_shift_without_extra_volume_is_caught_and_a_steady_mix_is_not() 
         """(status, minutes after the shift began) of the first 45 minutes' alerts."""
         rng = np.random.default_rng(4)
         det = CrisisDetector("acme", DetectorConfig(share_shift_lift=lift))
-        feed(det, normal_minutes(rng, 0, 600, rate=10.0, share=0.15))
+        feed(det, normal_minutes(rng, 0, DAY + 600, rate=10.0, share=0.15))  # a day: the hours are known
         # the same volume; only the mix changes (e.g. a policy change people dislike)
         after = [bucket(i, b.mentions, b.negative, texts=tuple(f"new policy is awful {i}-{k}" for k in range(b.negative)))
-                 for i, b in enumerate(normal_minutes(rng, 600, 45, rate=10.0, share=shifted_share), start=600)]
+                 for i, b in enumerate(normal_minutes(rng, DAY + 600, 45, rate=10.0, share=shifted_share),
+                                       start=DAY + 600)]
         return [(e.status, (e.at - after[0].minute) // 60) for e in feed(det, after)]
 
     assert run(0.15) == []
@@ -228,10 +230,10 @@ def test_a_suspect_build_up_is_held_back_from_the_baseline_and_learned_when_it_l
     def expected_after(holdback: int) -> float:
         rng = np.random.default_rng(11)
         det = CrisisDetector("acme", DetectorConfig(max_holdback_minutes=holdback))
-        feed(det, normal_minutes(rng, 0, 600, rate=20.0, share=0.15))
-        events = feed(det, normal_minutes(rng, 600, 240, rate=20.0, share=0.24))
+        feed(det, normal_minutes(rng, 0, DAY + 600, rate=20.0, share=0.15))  # a day: the hours are known
+        events = feed(det, normal_minutes(rng, DAY + 600, 240, rate=20.0, share=0.24))
         assert events == []
-        return det.baseline.expect(bucket(700, 0, 0).minute).negative  # 11:00-12:00, inside the build-up
+        return det.baseline.expect(bucket(DAY + 700, 0, 0).minute).negative  # 11:00-12:00, in the build-up
 
     before = 20.0 * 0.15
     assert expected_after(360) < before * 1.15  # held back: still the old normal
