@@ -175,5 +175,4 @@ class SeasonalBaseline:
         self._week.load(state["week"])
         self._day.load(state["day"])
         self._all.load(state["all"])
-        total, negative = self._all.total[0], self._all.negative[0]
-        self._share = float(state.get("share", negative / total if total > 0 else 0.0))
+        self._share = float(state["share"])

@@ -161,9 +161,10 @@ class CrisisDetector:
         self.background = TermBackground(self.config.background_mentions, self._exclude)
         self._spans = tuple(sorted({self.config.window_minutes, *self.config.long_windows_minutes}))
         self._window: deque[tuple[MinuteBucket, Expectation]] = deque(maxlen=self._spans[-1])
-        self._cum: deque[tuple[int, int, float, float]] = deque([(0, 0, 0.0, 0.0)], maxlen=self._spans[-1] + 1)
+        self._cum: deque[tuple[int, int, float, float]] = deque(maxlen=self._spans[-1] + 1)
         """Running sums of (mentions, negatives, expected mentions, expected negatives) before each minute
         of the window and after the last; not saved (rebuilt from the window)."""
+        self._clear_window()
         self._span = self.config.window_minutes
         """How many of the latest minutes make "the window" now: the short one, or the long one when only
         the long one is hot."""
@@ -179,9 +180,7 @@ class CrisisDetector:
         if self.last_minute is not None and bucket.minute <= self.last_minute:
             raise ValueError(f"minute {iso(bucket.minute)} is not after {iso(self.last_minute)}")
         if self.last_minute is not None and bucket.minute - self.last_minute > 60 * cfg.window_minutes:
-            self._window.clear()  # a long gap: the window no longer describes "now"
-            self._cum.clear()
-            self._cum.append((0, 0, 0.0, 0.0))
+            self._clear_window()  # a long gap: the window no longer describes "now"
         self.last_minute = bucket.minute
         expected = self.baseline.expect(bucket.minute)
         self._append(bucket, expected)
@@ -227,10 +226,8 @@ class CrisisDetector:
             return self._is_hot(s, span)
         # a long window is hot only while its latest third is still above the usual: a crisis that is over
         # must be able to quiet down without waiting for its minutes to leave the 90-minute window
-        recent = self._signal(span // 3)
-        if recent.negative_ratio < self.config.resolve_ratio:
-            return False
-        return self._is_hot(s, span) or self._share_shift(s, span)
+        return ((self._is_hot(s, span) or self._share_shift(s, span))
+                and self._signal(span // 3).negative_ratio >= self.config.resolve_ratio)
 
     def _suspect(self, s: WindowSignal) -> bool:
         """More negatives than usual, or a more negative mix, at the 1% level: not proof of a crisis, but
@@ -271,6 +268,11 @@ class CrisisDetector:
         """The minutes of a window: the last ``span``, by default the one alerts report (``_span``)."""
         n = len(self._window)
         return list(self._window)[max(0, n - (span or self._span)):]
+
+    def _clear_window(self) -> None:
+        self._window.clear()
+        self._cum.clear()
+        self._cum.append((0, 0, 0.0, 0.0))
 
     def _append(self, bucket: MinuteBucket, expected: Expectation) -> None:
         """Add a minute to the window and to the running sums that make any window's sums O(1)."""
