@@ -17,16 +17,22 @@ Words (:attr:`Domain.words`, single tokens, matched lower-case after VADER's pun
 - *safety and recalls* — recall, unsafe, overheating, exploded, contaminated, hazard: the vocabulary of a recall.
   In brand talk "recall" is far more often a product recall than remembering.
 - *money* — overcharged, rip-offs.
+- *loyalty is a preface, not praise* — "loyal" (VADER +2.1) carries no valence: in brand talk it opens a complaint
+  ("I am a loyal customer and…"; 16 of the 20 airline dev tweets with "loyal" are negative, all 16 scored
+  positive by stock VADER).
 - *requests, not praise* — "please", "help", "pls", "plz" make a request; VADER scores them +0.3..+1.7, so a plea
   for help with a cancelled flight came out positive.  Here they carry no valence ("helpful", "helped" keep theirs).
 
 Phrases (:attr:`Domain.phrases`, consecutive words; VADER splits on spaces, so it can never match these itself):
 
 - *VADER's own multi-word entries* ("fed up", "screwed up", "can't stand"): rated, but unreachable by its tokenizer.
-- *complaint idioms* — on hold, hung up, still waiting, thanks for nothing, "a joke", "kidding me", what gives.
+- *complaint idioms* — on hold, hung up, still waiting, thanks for nothing, "a joke", "kidding me", what gives,
+  "how you treat" (VADER's "treat" +1.7; all 3 airline dev tweets with it are negative), "rip off" (6 of 6).
 - *churn intent* — never again, never flying/using/buying, lost a customer, taking my business elsewhere.
 - *outages* — "is down", "went down", "still down", locked out, timed out.
-- *money* — double charged, charged twice, hidden fees, want a refund, want my money back.
+- *money* — double charged, charged twice, hidden fees, want a refund, want my money back; price increases and
+  hikes (VADER's "increase" is +1.3: "another price increase" came out positive).  The labelled sets hold no
+  price increase, so this entry rests on the domain alone: a customer reading of a price rise is bad news.
 - *fire and safety* — caught fire, catch fire.
 - *names that are not praise* (valence 0): "customer care", "support team", "tech support", "credit card", "gift
   card"… name departments and things; VADER scores "care", "support", "credit", "gift" positive.
@@ -90,19 +96,24 @@ SECURITY = {"breach": -2.0, "breached": -2.0, "compromised": -1.8, "phishing": -
 SAFETY = {"recall": -1.0, "recalled": -1.5, "recalls": -1.5, "unsafe": -2.0, "overheated": -1.5, "overheating": -1.5,
           "exploded": -2.0, "contaminated": -2.0, "hazard": -1.5}
 MONEY = {"overcharged": -1.8, "ripoff": -2.2}
+LOYALTY = {"loyal": 0.0}
 REQUESTS = {"please": 0.0, "help": 0.0, "pls": 0.0, "plz": 0.0}
 
 VADER_MULTIWORD = {"fed up": -1.8, "screwed up": -1.5, "can't stand": -2.0}
 COMPLAINT_IDIOMS = {"on hold": -1.2, "hung up": -1.5, "hang up": -1.2, "hangs up": -1.5, "hanging up": -1.5,
                     "still waiting": -1.5, "thanks for nothing": -2.5, "a joke": -1.5, "kidding me": -1.5,
-                    "what gives": -1.2}
+                    "what gives": -1.2, "how you treat": -1.5, "how they treat": -1.5, "rip off": -2.2}
 CHURN = {"never again": -2.0, "never fly": -1.5, "never flying": -1.5, "never use": -1.5, "never using": -1.5,
          "never buy": -1.5, "never buying": -1.5, "never order": -1.5, "never ordering": -1.5,
          "lost a customer": -1.8, "lost my business": -1.8, "my business elsewhere": -1.8}
 OUTAGE_PHRASES = {"is down": -1.2, "are down": -1.2, "was down": -1.2, "went down": -1.2, "still down": -1.5,
                   "been down": -1.2, "locked out": -1.5, "timed out": -1.0, "timing out": -1.0}
 MONEY_PHRASES = {"double charged": -1.8, "charged twice": -1.8, "hidden fees": -1.5, "want a refund": -1.2,
-                 "want my money back": -1.5}
+                 "want my money back": -1.5,
+                 **{f"{what} {rise}": -1.5 for what in ("price", "prices", "fee", "fees", "rate")
+                    for rise in ("increase", "increases", "hike", "hikes", "rise", "rises")},
+                 **{f"{verb} {what}": -1.5 for verb in ("raising", "raised", "raise", "raises", "hiking", "hiked")
+                    for what in ("prices", "the price", "their prices", "fees")}}
 FIRE = {"caught fire": -2.5, "catch fire": -2.5, "catches fire": -2.5}
 NAMES = {name: 0.0 for name in ("customer care", "customer support", "tech support", "support team", "support staff",
                                  "support desk", "support line", "support agent", "credit card", "gift card")}
@@ -120,7 +131,7 @@ WAITING = frozenset(("wait", "waiting", "waited", "hold", "holding", "delay", "d
 COURTESY = frozenset(("thanks", "thank", "thx", "ty", "appreciate", "appreciated", "hope", "hopefully", "hoping"))
 
 COMPLAINTS = Domain(
-    words={**INFLECTIONS, **DISRUPTION, **SERVICE, **OUTAGES, **SECURITY, **SAFETY, **MONEY, **REQUESTS},
+    words={**INFLECTIONS, **DISRUPTION, **SERVICE, **OUTAGES, **SECURITY, **SAFETY, **MONEY, **LOYALTY, **REQUESTS},
     phrases={**VADER_MULTIWORD, **COMPLAINT_IDIOMS, **CHURN, **OUTAGE_PHRASES, **MONEY_PHRASES, **FIRE, **NAMES,
              **LIKE_AS_PREPOSITION},
     mute_handles=True,

@@ -37,6 +37,10 @@ MISSED_COMPLAINTS = (
     "Data breach at @acme, my account was compromised",
     "Thanks for the update. Still stuck at the gate for 3 hours",
     "Thank you for the reply, my bag has still not arrived",
+    "I have been a loyal customer for 12 years and you lost my booking",  # a preface read as praise
+    "Is this how you treat your customers?",
+    "Another @acme price increase. Same plan, 20% more.",  # "increase" is +1.3 in VADER
+    "They are raising prices again, what a rip off",
 )
 CLEAR_POSITIVES = (
     "Thanks @acme, great flight and friendly crew!",
@@ -44,6 +48,7 @@ CLEAR_POSITIVES = (
     "@acme thank you for the quick refund, excellent service",
     "Got my bag back today, thanks so much for your help!",
     "thanks!",
+    "Loyal customer here and @acme support sorted it in five minutes, great job",
 )
 
 
