@@ -7,7 +7,10 @@ crisis needs ``trigger_minutes`` hot minutes to start — allowing up to
 ``trigger_grace`` minutes that are not hot in between, so a real crisis that
 flickers around the threshold (hot, hot, not, hot) still starts — and
 ``quiet_minutes`` cool minutes in a row to end, and a minute that is neither
-keeps the current state, so an alert does not flap.
+keeps the current state, so an alert does not flap.  A *strong* hot minute
+(evidence far beyond the hot bar, see :attr:`~detectors.detector.DetectorConfig.
+strong_p_value`) starts a crisis at once: waiting for more minutes of a
+crisis that is already certain only delays the page.
 
 Each transition that matters to people is one :class:`Transition`:
 
@@ -74,10 +77,11 @@ class Lifecycle:
         the brand's normal changed can resolve instead of being measured against a stale baseline."""
         return self.phase in (Phase.WATCH, Phase.CRISIS)
 
-    def step(self, minute: int, hot: bool, cool: bool, severity: int) -> list[Transition]:
-        """Advance one minute; return the transitions it caused, numbered within their crisis."""
+    def step(self, minute: int, hot: bool, cool: bool, severity: int, strong: bool = False) -> list[Transition]:
+        """Advance one minute; return the transitions it caused, numbered within their crisis.  ``strong``
+        (only meaningful with ``hot``) triggers without waiting for ``trigger_minutes``."""
         started, first = self.started_at, self.transitions
-        raw = self._advance(minute, hot, cool, severity)
+        raw = self._advance(minute, hot, cool, severity, hot and strong)
         started = self.started_at if started is None else started
         out = [
             Transition(t.status, t.note, started or minute, first + i, self.severity)
@@ -88,12 +92,12 @@ class Lifecycle:
             self.started_at, self.severity, self.transitions = None, 0, 0
         return out
 
-    def _advance(self, minute: int, hot: bool, cool: bool, severity: int) -> list[Transition]:
+    def _advance(self, minute: int, hot: bool, cool: bool, severity: int, strong: bool) -> list[Transition]:
         phase = self.phase
         if phase is Phase.QUIET:
             if hot:
                 self.phase, self.streak, self.misses, self.started_at = Phase.WATCH, 1, 0, minute
-                if self.streak >= self.trigger_minutes:
+                if strong or self.streak >= self.trigger_minutes:
                     return self._trigger(severity)
             return []
         if phase is Phase.WATCH:
@@ -103,7 +107,7 @@ class Lifecycle:
                     self.phase, self.streak, self.misses, self.started_at = Phase.QUIET, 0, 0, None
                 return []
             self.streak += 1
-            return self._trigger(severity) if self.streak >= self.trigger_minutes else []
+            return self._trigger(severity) if strong or self.streak >= self.trigger_minutes else []
         if phase is Phase.CRISIS:
             if cool:
                 self.phase, self.streak = Phase.RESOLVING, 1

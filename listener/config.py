@@ -292,6 +292,9 @@ def _check(obj: Any, where: str) -> None:
                               f"({obj.window_minutes}), e.g. [30, 90]; [] turns the long windows off")
         if not 0 < obj.suspect_p_value < 1:
             raise ConfigError(f"detector.suspect_p_value must be between 0 and 1, got {obj.suspect_p_value}")
+        if not 0 <= obj.strong_p_value < obj.p_value:
+            raise ConfigError(f"detector.strong_p_value must be at least 0 (0 = off) and below detector.p_value "
+                              f"({obj.p_value}), got {obj.strong_p_value}")
         if obj.trigger_window_minutes < obj.trigger_minutes:
             raise ConfigError("detector.trigger_window_minutes must be at least detector.trigger_minutes "
                               f"({obj.trigger_minutes})")

@@ -63,6 +63,24 @@ def test_negative_storm_triggers_escalates_and_resolves_with_explanation() -> No
     json.dumps(first.to_dict())  # JSON-serialisable
 
 
+def test_overwhelming_evidence_triggers_on_the_first_hot_minute() -> None:
+    """A storm of 60 extra negatives a minute is certain at its first hot minute (p far below
+    ``strong_p_value``): paging then is two minutes earlier than waiting for three hot minutes.  Two extra
+    negatives a minute on a brand of two mentions a minute are hot at p ~ 4e-6: that waits for three."""
+    def trigger_delay(rate: float, extra: list[MinuteBucket], strong_p_value: float) -> int:
+        rng = np.random.default_rng(2)
+        det = CrisisDetector("acme", DetectorConfig(strong_p_value=strong_p_value))
+        feed(det, normal_minutes(rng, 0, 600, rate=rate))
+        events = feed(det, extra)
+        return (events[0].at - events[0].started_at) // 60
+
+    storm = crisis_minutes(600, 40, extra_neg=60)
+    assert trigger_delay(10.0, storm, 1e-6) == 1
+    assert trigger_delay(10.0, storm, 0.0) == 3
+    trickle = [bucket(i, 4, 2, texts=BREACH[:2]) for i in range(600, 640)]
+    assert trigger_delay(2.0, trickle, 1e-6) == 3
+
+
 def test_positive_viral_spike_is_not_a_crisis() -> None:
     rng = np.random.default_rng(3)
     det = CrisisDetector("acme")

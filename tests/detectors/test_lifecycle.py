@@ -57,3 +57,15 @@ def test_state_round_trip_mid_crisis() -> None:
     copy.load(lc.to_state())
     assert [t.status for t in copy.step(9, False, True, 1)] == [Status.RESOLVED]
     assert [t.status for t in lc.step(9, False, True, 1)] == [Status.RESOLVED]
+
+
+def test_a_strong_hot_minute_triggers_at_once_and_strong_without_hot_is_nothing() -> None:
+    lc = Lifecycle(trigger_minutes=3, quiet_minutes=5)
+    assert [t.status for t in lc.step(0, False, False, 1, strong=True)] == []
+    assert lc.phase is Phase.QUIET
+    assert [t.status for t in lc.step(1, True, False, 2, strong=True)] == [Status.TRIGGERED]
+    assert lc.started_at == 1 and lc.severity == 2
+    lc2 = Lifecycle(trigger_minutes=3, quiet_minutes=5)
+    lc2.step(0, True, False, 1)  # under watch after one ordinary hot minute
+    assert [t.status for t in lc2.step(1, True, False, 1, strong=True)] == [Status.TRIGGERED]
+    assert lc2.started_at == 0  # the crisis is named by its first hot minute
