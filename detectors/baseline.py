@@ -26,8 +26,9 @@ backfill is replayed).
 
 Robustness: an update is clipped to ``mean + clip_sigmas * sqrt(mean) + 3`` so a
 single noisy minute cannot drag the baseline, and the detector does not call
-:meth:`learn` while a brand is under watch or in crisis, so a crisis never
-becomes the new normal.
+:meth:`learn` with a crisis's minutes (unless the crisis outlasts the
+detector's hold-back cap: a lasting change of normal), so a crisis does not
+become the new normal.
 """
 
 from __future__ import annotations

@@ -193,8 +193,9 @@ class CrisisDetector:
         # Severity only matters when a crisis can start or grow.
         severity = self._severity(signal) if hot or self.lifecycle.phase is Phase.CRISIS else 0
         strong = hot and signal.p_volume <= cfg.strong_p_value
+        was_holding = self.lifecycle.holds_learning
         transitions = self.lifecycle.step(bucket.minute, hot, cool, severity, strong)
-        self._learn(bucket, expected, suspect)
+        self._learn(bucket, expected, suspect, was_holding)
         reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
                           expected.level, min(self._span, len(self._window)))
         return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
@@ -241,7 +242,7 @@ class CrisisDetector:
             return False
         return s.p_volume <= cfg.suspect_p_value or s.p_share <= cfg.suspect_p_value
 
-    def _learn(self, bucket: MinuteBucket, expected: Expectation, suspect: bool) -> None:
+    def _learn(self, bucket: MinuteBucket, expected: Expectation, suspect: bool, was_holding: bool) -> None:
         """Learn a quiet (or resolving) minute once nothing has looked suspect for ``window_minutes`` since it.
 
         A crisis's first minutes are quiet by definition (not hot yet); holding
@@ -251,15 +252,26 @@ class CrisisDetector:
         minutes wait, for at most ``max_holdback_minutes``; they are dropped if
         a crisis begins and learned if the suspicion fades.  The cap lets a
         lasting change of the brand's normal be learned in the end.
+
+        Under watch or in crisis every minute is held too, and the minutes still
+        held when it ends (watch falling back, crisis quieting down) are dropped:
+        a crisis is never learned as normal.  Only a crisis that outlasts the
+        cap is learned, ``max_holdback_minutes`` late: a brand whose normal
+        changed for good (a new audience, a lasting controversy) is otherwise
+        stuck in one endless crisis with a frozen baseline, paged once and
+        never again.  Learning it lets the crisis quiet down and resolve.
         """
         cfg = self.config
-        if self.lifecycle.holds_learning:
+        holding = self.lifecycle.holds_learning
+        if holding != was_holding:
+            # a crisis (watch) begins: the build-up held so far was part of it; or it ends: what is still
+            # held is the crisis itself
             self._unlearned.clear()
-            return
         self._unlearned.append((bucket, expected))
-        if suspect and expected.level in ("day", "week"):
-            # only against a baseline that knows this hour: before that, "suspect" is mostly the daily rise
-            # the baseline has not seen yet, and holding it back would keep it from ever being learned
+        if holding or (suspect and expected.level in ("day", "week")):
+            # a suspect minute only counts against a baseline that knows this hour: before that, "suspect" is
+            # mostly the daily rise the baseline has not seen yet, and holding it back would keep it from ever
+            # being learned
             self._suspect_until = bucket.minute + 60 * cfg.window_minutes
         keep = cfg.max_holdback_minutes if bucket.minute < self._suspect_until else cfg.window_minutes
         while len(self._unlearned) > keep:

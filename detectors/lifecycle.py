@@ -72,7 +72,8 @@ class Lifecycle:
 
     @property
     def holds_learning(self) -> bool:
-        """Under watch or in crisis: the baseline must not learn from this minute.  A resolving crisis is
+        """Under watch or in crisis: this minute is held back from the baseline (and dropped when the crisis
+        quiets down; learned only if the crisis outlasts the hold-back cap).  A resolving crisis is
         back near normal, and its minutes are learned (after the usual hold-back), so a crisis that left
         the brand's normal changed can resolve instead of being measured against a stale baseline."""
         return self.phase in (Phase.WATCH, Phase.CRISIS)

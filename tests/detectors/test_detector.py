@@ -241,6 +241,25 @@ def test_an_airline_like_brand_with_a_high_usual_share_still_has_its_crises_caug
     assert run(DetectorConfig().p_value) == []
 
 
+def test_a_lasting_change_of_normal_during_a_crisis_is_learned_so_the_crisis_resolves() -> None:
+    """Negatives go from 3 to 12 a minute and stay there (the brand's normal changed for good).  The crisis
+    is paged; its minutes are learned only once it outlasts ``max_holdback_minutes``, so it quiets down and
+    resolves within days instead of staying open forever against a frozen baseline, and the detector
+    settles back to quiet (a few re-pages while the hours of the day catch up)."""
+    rng = np.random.default_rng(5)
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(rng, 0, 2 * DAY, rate=20.0, share=0.15))
+    events = feed(det, normal_minutes(rng, 2 * DAY, 8 * DAY, rate=30.0, share=0.4))
+    first = [e for e in events if e.crisis_id == events[0].crisis_id]
+    assert first[0].status is Status.TRIGGERED and first[-1].status is Status.RESOLVED
+    assert first[-1].at - first[0].at < 4 * DAY * 60
+    triggered = [e.at for e in events if e.status is Status.TRIGGERED]
+    assert 1 <= len(triggered) <= 5
+    assert max(triggered) < bucket(8 * DAY, 0, 0).minute  # the last two days are quiet: the new normal
+    assert det.lifecycle.phase.value == "quiet"
+    assert det.baseline.expect(det.last_minute).negative > 3.0 * 2.5
+
+
 def test_a_suspect_build_up_is_held_back_from_the_baseline_and_learned_when_it_lasts() -> None:
     """Negatives at 1.6x for four hours: never hot (under 3x, and the share moves too little for a share
     shift), but suspect, so the baseline does not learn it while it may still become a crisis; a change that
