@@ -1003,7 +1003,7 @@ def failed_gates(s: WindowSignal, cfg: DetectorConfig) -> tuple[str, ...]:
         out.append("p_volume")
     if s.excess_share < s.baseline_share + cfg.min_share_lift:
         out.append("share_lift")
-    if s.p_share > cfg.p_value:
+    if s.p_share > cfg.share_p_value:
         out.append("p_share")
     return tuple(out)
 
@@ -1305,7 +1305,8 @@ def report(results: Sequence[SeedResult], wall_s: float, load_s: float, origin: 
             f"{_f(_pct(delays, 90)):>6} {f'{themed}/{len(det)}':>11} {f'{later_}/{len(det)}':>22}")
     gates = ("min_negatives", "ratio", "p_volume", "share_lift", "p_share", "hot<3", "sustained", "no negatives")
     out("")
-    out("why missed: tests the closest minute failed (a miss can fail several)")
+    out("why missed: tests the closest minute failed, on the window it reported (10 min unless a longer one was "
+        "hot; a miss can fail several)")
     out(f"{'crisis kind':<14} {'misses':>6} " + " ".join(f"{g:>13}" for g in gates))
     for kind in CRISIS_KINDS:
         miss = [(r, o) for r, _, o in pairs if r.events[o.event].kind == kind and not o.detected]

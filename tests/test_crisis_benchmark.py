@@ -184,6 +184,9 @@ def test_failed_gates_name_what_blocked_a_window() -> None:
     assert bench.failed_gates(strong, cfg) == ()
     viral = window_signal(400, 40, 100.0, 10.0, dispersion=2.0, min_expected_negatives=1.0, min_baseline_share=0.05)
     assert "share_lift" in bench.failed_gates(viral, cfg)
+    # the share test has its own level (share_p_value 0.01): p_share 0.006 passes it
+    airline = window_signal(40, 20, 15.0, 4.5, dispersion=2.0, min_expected_negatives=1.0, min_baseline_share=0.05)
+    assert 0.001 < airline.p_share < 0.01 and bench.failed_gates(airline, cfg) == ()
 
 
 def test_end_to_end_on_the_built_in_sample(pools) -> None:  # type: ignore[no-untyped-def]
