@@ -280,6 +280,12 @@ class CrisisDetector:
             for d in old.samples:
                 self.background.add(d.text)
 
+    @property
+    def held_back_minutes(self) -> int:
+        """Minutes waiting to be learned by the baseline: ``window_minutes`` normally, up to
+        ``max_holdback_minutes`` while an excess is suspect or a crisis runs (see :meth:`_learn`)."""
+        return len(self._unlearned)
+
     def _recent(self, span: int | None = None) -> list[tuple[MinuteBucket, Expectation]]:
         """The minutes of a window: the last ``span``, by default the one alerts report (``_span``)."""
         n = len(self._window)

@@ -15,7 +15,12 @@ Metrics (all prefixed ``crisiswatch_``): ``mentions_consumed_total``,
 ``alerts_total{status}``, ``dedup_early_rotations_total``,
 ``broker_errors_total``, ``degraded``, ``state_snapshots_total``, ``restored_brands_total``,
 ``batch_seconds`` (summary: count and sum), ``consumer_lag{topic,partition}``,
-``assigned_partitions``, ``brands``, ``last_poll_timestamp_seconds``,
+``assigned_partitions``, ``brands``, ``brands_in_phase{phase}`` (quiet, watch, crisis,
+resolving: how many brands are in a crisis now), ``held_back_minutes`` (minutes
+the baselines have not learned yet, summed over brands: ``window_minutes`` a
+brand normally, up to ``max_holdback_minutes`` while its excess is suspect or
+a crisis runs — a sum far above brands x window means much of the talk is not
+being learned as normal), ``last_poll_timestamp_seconds``,
 ``last_commit_timestamp_seconds``, ``last_snapshot_timestamp_seconds`` (its
 age is the snapshot age: ``time() - crisiswatch_last_snapshot_timestamp_seconds``).
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
@@ -37,7 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    SummaryMetricFamily,
+)
+
+from detectors.lifecycle import Phase
 
 from .api import serve_in_thread
 
@@ -89,7 +101,16 @@ class ListenerCollector:
         yield lag
         yield GaugeMetricFamily("crisiswatch_assigned_partitions", "Partitions this listener owns.",
                                 value=len(stats.assigned))
-        yield GaugeMetricFamily("crisiswatch_brands", "Brands tracked.", value=len(pipeline.brands))
+        brands = list(pipeline.brands.values())
+        yield GaugeMetricFamily("crisiswatch_brands", "Brands tracked.", value=len(brands))
+        phases = Counter(b.detector.lifecycle.phase for b in brands)
+        in_phase = GaugeMetricFamily("crisiswatch_brands_in_phase", "Brands per lifecycle phase.", labels=["phase"])
+        for phase in Phase:
+            in_phase.add_metric([phase.value], phases[phase])
+        yield in_phase
+        yield GaugeMetricFamily("crisiswatch_held_back_minutes",
+                                "Minutes not yet learned by the brands' baselines, summed over brands.",
+                                value=sum(b.detector.held_back_minutes for b in brands))
         for name, value in (("last_poll", stats.last_poll), ("last_commit", stats.last_commit),
                             ("last_snapshot", stats.last_snapshot)):
             if value is not None:
@@ -129,7 +150,7 @@ def serving(listener: Listener, address: tuple[str, int], stale_after_s: float =
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("metrics %s", fmt % args)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 status, body, kind = 200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"

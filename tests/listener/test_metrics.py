@@ -6,7 +6,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -15,8 +15,10 @@ from connectors.kafka import KafkaSettings, Producer
 from connectors.mention import Mention, encode
 from listener.alerts import MemorySink
 from listener.config import Config, ListenerSettings
-from listener.metrics import health, serving
-from listener.service import Listener
+from listener.metrics import ListenerCollector, health, serving
+from listener.pipeline import Pipeline
+from listener.service import Listener, ListenerStats
+from tests.detectors.helpers import bucket
 
 
 def get(url: str) -> tuple[int, bytes]:
@@ -29,7 +31,7 @@ def get(url: str) -> tuple[int, bytes]:
 
 @pytest.mark.broker
 def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
-    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 23, tzinfo=UTC)
     producer = Producer(kafka)
     for i in range(30):
         m = Mention(id=str(i), source="x", brand="acme", text="awful outage", created_at=t + timedelta(seconds=i))
@@ -64,6 +66,27 @@ def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
     listener.close()
     producer.close()
     assert health(listener, stale_after_s=60, now=time.time() + 3600)[1]["status"] == "not live"
+
+
+def test_phases_and_held_back_minutes_are_counted_over_brands() -> None:
+    """Read from the detectors at scrape time: acme quiet (one window of minutes waiting to be learned),
+    globex in a crisis (its minutes held back since the crisis began)."""
+    pipeline = Pipeline()
+    for brand in ("acme", "globex"):
+        pipeline.admit(brand)
+        for i in range(300):
+            pipeline.brands[brand].detector.update(bucket(i, 10, 1, brand=brand))
+    for i in range(300, 320):
+        pipeline.brands["globex"].detector.update(bucket(i, 40, 30, brand="globex"))
+    collector = ListenerCollector(type("L", (), {"stats": ListenerStats(), "pipeline": pipeline})())
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in collector.collect() for s in family.samples}
+    assert samples[("crisiswatch_brands_in_phase", (("phase", "quiet"),))] == 1
+    assert samples[("crisiswatch_brands_in_phase", (("phase", "crisis"),))] == 1
+    assert samples[("crisiswatch_brands_in_phase", (("phase", "watch"),))] == 0
+    held = samples[("crisiswatch_held_back_minutes", ())]
+    assert held == 10 + pipeline.brands["globex"].detector.held_back_minutes
+    assert pipeline.brands["globex"].detector.held_back_minutes > 10
 
 
 def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
