@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import ipaddress
 import logging
 import random
 import threading
@@ -34,6 +35,17 @@ import orjson
 log = logging.getLogger(__name__)
 
 USER_AGENT = "crisiswatch/0.1 (+self-hosted social listening)"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.0.0.1``, ``::1``, ``[::1]``): traffic that never leaves the
+    machine, so plain HTTP / SMTP without TLS is acceptable there and nowhere else."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class SourceUnavailable(RuntimeError):

@@ -87,7 +87,6 @@ RFC 6750 §3 (``Authorization: Bearer``, ``WWW-Authenticate: Bearer`` with
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import queue
 import socket
@@ -101,6 +100,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from .checkpoint import CheckpointStore, DeferredCheckpoints, SeenIds
+from .http import is_loopback
 from .mention import MAX_MESSAGE_BYTES, Mention, MentionError, from_dict
 from .options import take
 from .post import Post
@@ -352,7 +352,7 @@ class WebhookSource:
             self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.poll_s},
                                             name=f"{self.name}-http", daemon=True)
             self._thread.start()
-        if not _is_loopback(self.host):
+        if not is_loopback(self.host):
             log.warning("%s listens on %s:%d in plain HTTP: put it behind a TLS proxy", self.name, self.host,
                         self.port)
         log.info("%s listening on %s:%d%s", self.name, self.host, self.port, self.path)
@@ -532,15 +532,6 @@ def _content_length(req: _Handler) -> int:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build(table: Mapping[str, Any], where: str, ctx: SourceContext) -> WebhookSource:

@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import ipaddress
 import os
 import re
 import smtplib
@@ -86,6 +85,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, parseaddr
 from typing import Any
 
+from connectors.http import is_loopback
 from detectors import AlertEvent, Severity, Status
 from listener.alerts import render_text
 
@@ -332,15 +332,6 @@ def render_html(event: Mapping[str, Any]) -> str:
 # The notifier
 
 
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class EmailNotifier:
     """Sends each alert event as one e-mail to ``to`` (see the module docstring)."""
 
@@ -564,7 +555,7 @@ def build(table: Mapping[str, Any], where: str, env: Mapping[str, str]) -> Email
         if not isinstance(username, str) or not username:
             raise NotifierConfigError(f"{where}.username must be a non-empty string (or left out for no login)")
         password = secret(table, "password_env", where, env)
-        if not (starttls or use_ssl or _loopback(host)):
+        if not (starttls or use_ssl or is_loopback(host)):
             raise NotifierConfigError(f"{where}: refusing to send the SMTP password to {host} unencrypted; "
                                       "set starttls = true or ssl = true")
     elif "password_env" in table:

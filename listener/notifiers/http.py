@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.utils
 import http.client
-import ipaddress
 import math
 import urllib.error
 import urllib.parse
@@ -36,15 +35,6 @@ def check_http_url(url: str, what: str) -> urllib.parse.SplitResult:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise NotifierConfigError(f"{what} must be an absolute http:// or https:// URL")
     return parts
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def destination(parts: urllib.parse.SplitResult) -> str:

@@ -70,6 +70,8 @@ from typing import Any
 
 import orjson
 
+from connectors.http import is_loopback
+
 from .base import (
     DEFAULT_TIMEOUT_S,
     NotifierConfigError,
@@ -85,7 +87,6 @@ from .http import (
     check_http_url,
     destination,
     http_post,
-    is_loopback,
     url_secrets,
 )
 

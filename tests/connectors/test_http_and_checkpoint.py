@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.checkpoint import CheckpointStore, SeenIds
-from connectors.http import HttpClient, SourceUnavailable, TokenBucket, retry_after_seconds
+from connectors.http import HttpClient, SourceUnavailable, TokenBucket, is_loopback, retry_after_seconds
 
 
 class Script:
@@ -215,3 +215,12 @@ def test_unavailable_carries_status_and_body(server: tuple[str, Script]) -> None
     with pytest.raises(SourceUnavailable) as info:
         client([]).get(f"{base}/")
     assert info.value.status == 403 and b"rule refused" in info.value.body
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("localhost", True), ("LOCALHOST", True), ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True),
+    ("[::1]", True), ("example.com", False), ("10.0.0.1", False), ("0.0.0.0", False), ("", False),
+])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    """One definition for the webhook source, the HTTP notifiers and SMTP: plain text only on loopback."""
+    assert is_loopback(host) is loopback
