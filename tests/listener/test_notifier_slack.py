@@ -6,10 +6,8 @@ import email.utils
 import json
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from listener.notifiers import slack
 from listener.notifiers.base import NotifierConfigError, NotifierError
 from listener.offline import run_items
 from listener.pipeline import PipelineSettings
+from tests.http_receiver import HttpReceiver, http_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_PATH = "/services/T0SECRET/B0SECRET/xoxSECRETtoken42"
@@ -29,55 +28,10 @@ SECRET_MARK = "SECRETtoken42"
 
 # --- a real receiver --------------------------------------------------------------------------------
 
-class Receiver:
-    """A ThreadingHTTPServer on 127.0.0.1:0 that records requests and answers from a script."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.script: list[tuple[int, dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.requests.append({"method": self.command, "path": self.path,
-                                          "headers": dict(self.headers.items()),
-                                          "body": self.rfile.read(length)})
-                status, headers, body = receiver.script.pop(0) if receiver.script else (200, {}, b"ok")
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST  # a followed redirect would arrive here
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
-
-    def answer(self, status: int, body: bytes = b"", **headers: str) -> None:
-        self.script.append((status, {k.replace("_", "-"): v for k, v in headers.items()}, body))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+def receiver() -> Iterator[HttpReceiver]:
+    with http_receiver((200, {}, b"ok"), path=SECRET_PATH, content_type="text/plain") as r:
+        yield r
 
 
 def notifier(url: str, **table: Any) -> slack.SlackNotifier:
@@ -161,16 +115,16 @@ def assert_within_limits(payload: dict[str, Any]) -> None:
 
 # --- the payload ------------------------------------------------------------------------------------
 
-def test_the_demo_triggered_event_field_by_field(receiver: Receiver, demo_events: list[dict[str, Any]]) -> None:
+def test_the_demo_triggered_event_field_by_field(receiver: HttpReceiver, demo_events: list[dict[str, Any]]) -> None:
     event = demo_events[0]
     assert event["status"] == "triggered"
     n = notifier(receiver.url, link_base="https://cw.example.com/crises/")
     assert n.send(event) is None
 
     (req,) = receiver.requests
-    assert req["method"] == "POST" and req["path"] == SECRET_PATH
-    assert req["headers"]["Content-Type"].startswith("application/json")
-    payload = json.loads(req["body"])
+    assert req.method == "POST" and req.path == SECRET_PATH
+    assert req.headers["content-type"].startswith("application/json")
+    payload = json.loads(req.body)
     assert_within_limits(payload)
 
     emoji = "🟠" if event["severity"] == "error" else "🔴"
@@ -296,15 +250,15 @@ def test_cutting_never_splits_an_entity_or_a_link() -> None:
 
 # --- delivery ---------------------------------------------------------------------------------------
 
-def test_ok_is_delivered(receiver: Receiver) -> None:
-    receiver.answer(200, b"ok")
+def test_ok_is_delivered(receiver: HttpReceiver) -> None:
+    receiver.answer(200, body=b"ok")
     notifier(receiver.url).send(hand_event())
     assert len(receiver.requests) == 1
 
 
 @pytest.mark.parametrize("status, body", [(500, b"rollup_error"), (502, b""), (503, b"busy"), (408, b"")])
-def test_server_errors_are_retryable(receiver: Receiver, status: int, body: bytes) -> None:
-    receiver.answer(status, body)
+def test_server_errors_are_retryable(receiver: HttpReceiver, status: int, body: bytes) -> None:
+    receiver.answer(status, body=body)
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(hand_event())
     assert err.value.retryable is True and err.value.retry_after_s is None
@@ -319,33 +273,33 @@ def test_server_errors_are_retryable(receiver: Receiver, status: int, body: byte
     (410, b"channel_is_archived", "archived"),
     (401, b"", ""),
 ])
-def test_refusals_are_not_retryable(receiver: Receiver, status: int, body: bytes, hint: str) -> None:
-    receiver.answer(status, body)
+def test_refusals_are_not_retryable(receiver: HttpReceiver, status: int, body: bytes, hint: str) -> None:
+    receiver.answer(status, body=body)
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(hand_event())
     assert err.value.retryable is False
     assert f"HTTP {status}" in str(err.value) and body.decode() in str(err.value) and hint in str(err.value)
 
 
-def test_429_passes_retry_after(receiver: Receiver) -> None:
-    receiver.answer(429, b"rate_limited", Retry_After="7")
+def test_429_passes_retry_after(receiver: HttpReceiver) -> None:
+    receiver.answer(429, {"Retry-After": "7"}, b"rate_limited")
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(hand_event())
     assert err.value.retryable is True and err.value.retry_after_s == 7.0
 
-    receiver.answer(429, b"", Retry_After=email.utils.formatdate(time.time() + 120, usegmt=True))
+    receiver.answer(429, {"Retry-After": email.utils.formatdate(time.time() + 120, usegmt=True)})
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(hand_event())
     assert err.value.retryable is True and 100 < (err.value.retry_after_s or 0) <= 121
 
-    receiver.answer(429, b"")
+    receiver.answer(429)
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(hand_event())
     assert err.value.retryable is True and err.value.retry_after_s is None
 
 
-def test_redirects_are_not_followed(receiver: Receiver) -> None:
-    receiver.answer(302, b"", Location="http://127.0.0.1:9/elsewhere")
+def test_redirects_are_not_followed(receiver: HttpReceiver) -> None:
+    receiver.answer(302, {"Location": "http://127.0.0.1:9/elsewhere"})
     with pytest.raises(NotifierError) as err:
         notifier(receiver.url).send(hand_event())
     assert err.value.retryable is False and len(receiver.requests) == 1
@@ -371,15 +325,15 @@ def test_a_refused_connection_is_retryable() -> None:
     assert err.value.retryable is True and SECRET_MARK not in str(err.value)
 
 
-def test_the_secret_appears_nowhere(receiver: Receiver) -> None:
+def test_the_secret_appears_nowhere(receiver: HttpReceiver) -> None:
     n = notifier(receiver.url, link_base="https://cw.example.com")
     assert SECRET_MARK not in repr(n) and SECRET_MARK not in str(n)
-    receiver.answer(400, f"invalid_payload for {SECRET_PATH}".encode())  # a receiver echoing the URL
+    receiver.answer(400, body=f"invalid_payload for {SECRET_PATH}".encode())  # a receiver echoing the URL
     with pytest.raises(NotifierError) as err:
         n.send(hand_event())
     assert SECRET_MARK not in str(err.value) and err.value.__cause__ is None
     assert SECRET_MARK not in json.dumps(n.payload(hand_event()))
-    assert SECRET_MARK.encode() not in receiver.requests[0]["body"]
+    assert SECRET_MARK.encode() not in receiver.requests[0].body
 
 
 # --- configuration ----------------------------------------------------------------------------------
