@@ -254,12 +254,12 @@ class CrisisDetector:
         lasting change of the brand's normal be learned in the end.
 
         Under watch or in crisis every minute is held too, and the minutes still
-        held when it ends (watch falling back, crisis quieting down) are dropped:
-        a crisis is never learned as normal.  Only a crisis that outlasts the
-        cap is learned, ``max_holdback_minutes`` late: a brand whose normal
-        changed for good (a new audience, a lasting controversy) is otherwise
-        stuck in one endless crisis with a frozen baseline, paged once and
-        never again.  Learning it lets the crisis quiet down and resolve.
+        held when it ends (watch falling back, crisis quieting down) are dropped,
+        so a crisis is not learned as normal — unless it outlasts the cap: then
+        it is learned ``max_holdback_minutes`` late.  A brand whose normal
+        changed for good (a new audience, a lasting controversy) would otherwise
+        be stuck in one endless crisis with a frozen baseline, paged once and
+        never again; learning it lets the crisis quiet down and resolve.
         """
         cfg = self.config
         holding = self.lifecycle.holds_learning
