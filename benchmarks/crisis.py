@@ -1069,6 +1069,8 @@ class SeedResult:
     end: int
     generate_s: float
     detect_s: float
+    notices: list[tuple[str, int]] = field(default_factory=list)
+    """(brand, start) of each volume notice (severity info, not a crisis alert)."""
 
 
 def run_seed(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) -> SeedResult:
@@ -1088,8 +1090,9 @@ def run_seed(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) -> S
             later[e.crisis_id].extend(t for t in _terms(e) if t not in later[e.crisis_id])
     alerts = [Alert.from_event(e, later[e.crisis_id]) for e in result.events if e.status is Status.TRIGGERED]
     alerts = [replace(a, crowd=crowd(stream, a.brand, a.at - 600, a.at)) for a in alerts]
+    notices = [(e.brand, e.started_at) for e in result.events if e.status is Status.NOTICE]
     return SeedResult(seed, cfg.brands, stream.events, alerts, probe.seen(), result.mentions, result.late,
-                      result.duplicates, stream.start, stream.scored_from, stream.end, t1 - t0, t2 - t1)
+                      result.duplicates, stream.start, stream.scored_from, stream.end, t1 - t0, t2 - t1, notices)
 
 
 # --- scoring ------------------------------------------------------------------------------------------------------
@@ -1330,14 +1333,23 @@ def report(results: Sequence[SeedResult], wall_s: float, load_s: float, origin: 
 
     # decoys and noise
     out("")
-    out(f"{'decoy / noise':<14} {'n':>5} {'with FA':>7} {'FAs':>4}   (false alarms after the warm-up, by cause)")
+    out(f"{'decoy / noise':<14} {'n':>5} {'with FA':>7} {'FAs':>4} {'notified':>8}   (false alarms after the "
+        "warm-up, by cause; notified = a volume notice, severity info, began within it)")
     fas = [(r, f) for r, s in zip(results, scores, strict=True) for f in s.counted_false_alarms]
     for kind in (*DECOY_KINDS, *NOISE_KINDS):
-        n = sum(1 for r in results for e in r.events if e.kind == kind and e.start >= r.scored_from)
+        mine = [(r, e) for r in results for e in r.events if e.kind == kind and e.start >= r.scored_from]
         hit = [(r.seed, f.event) for r, f in fas if f.cause == kind]
-        out(f"{kind:<14} {n:>5} {len(set(hit)):>7} {len(hit):>4}")
+        told = sum(1 for r, e in mine if any(b == e.brand and e.start - 60 * MATCH_BEFORE_MIN <= t <= e.end
+                                             for b, t in r.notices))
+        out(f"{kind:<14} {len(mine):>5} {len(set(hit)):>7} {len(hit):>4} {told:>8}")
     for cause in ("after-crisis", "ordinary"):
         out(f"{cause:<14} {'':>5} {'':>7} {sum(1 for _, f in fas if f.cause == cause):>4}")
+    notices = [(r, b, t) for r in results for b, t in r.notices if t >= r.scored_from]
+    early = sum(1 for r, b, t in notices if any(e.category == "crisis" and e.brand == b and
+                                                 crisis_window(e)[0] <= t <= crisis_window(e)[1] for e in r.events))
+    weeks_total = sum(len(r.brands) * (r.end - r.scored_from) / (7 * 86400) for r in results)
+    out(f"volume notices after the warm-up: {len(notices)} ({len(notices) / weeks_total:.2f} per brand-week), "
+        f"{early} of them at a crisis before its alert")
 
     # per brand
     out("")

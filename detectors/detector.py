@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from .baseline import BaselineConfig, Expectation, SeasonalBaseline
 from .buckets import MentionDigest, MinuteBucket
-from .events import AlertEvent, Severity, Status, crisis_id, iso
+from .events import AlertEvent, Severity, Status, crisis_id, iso, notice_id
 from .explain import (
     TermBackground,
     brand_words,
@@ -39,6 +39,7 @@ from .explain import (
 )
 from .lifecycle import Lifecycle, Phase, Transition
 from .signals import WindowSignal, poisson_tail, window_signal
+from .volume import VolumeConfig, VolumeDetector, VolumeReading
 
 STATE_VERSION = 2
 _SUSPECT_RATIO = 1.25
@@ -97,7 +98,20 @@ class DetectorConfig:
     response_minutes: int = 30
     terms: int = 5
     background_mentions: int = 2000
+    volume_notices: bool = True
+    """Run the volume detector (:mod:`detectors.volume`, the one scored on NAB realTweets) on each brand's
+    mentions and send a ``notice`` (severity info) for a volume spike that is not a crisis: a viral post, a
+    news story.  People want to know their brand is suddenly talked about; it is not worth a page."""
+    notice_delay_minutes: int = 5
+    """A volume spike is told only if no crisis has begun this many minutes after it started (the first
+    minutes of a crisis are a volume spike too, and a notice just before the crisis alert is noise)."""
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+
+    def volume(self) -> VolumeConfig:
+        """The volume detector's settings, shared with ``crisiswatch nab``: the same window, significance
+        level, warm-up and cold-start ratio as the crisis tests; minute buckets."""
+        return VolumeConfig(bucket_seconds=60, window_minutes=self.window_minutes, p_value=self.p_value,
+                            warmup_hours=self.warmup_minutes / 60, cold_start_ratio=self.min_negative_ratio)
 
 
 class Reading(NamedTuple):
@@ -175,6 +189,9 @@ class CrisisDetector:
         """Quiet minutes waiting before the baseline learns them (see :meth:`_learn`)."""
         self._suspect_until = 0
         """Event time until which minutes are held back from learning."""
+        self.volume = VolumeDetector(self.config.volume())
+        self._spike: int | None = None
+        """Start of a volume spike waiting ``notice_delay_minutes`` to be told (None: none)."""
         self.last_minute: int | None = None
 
     def update(self, bucket: MinuteBucket) -> tuple[Reading, list[AlertEvent]]:
@@ -198,7 +215,52 @@ class CrisisDetector:
         self._learn(bucket, expected, suspect, was_holding)
         reading = Reading(bucket, expected.total, expected.negative, signal, hot, self.lifecycle.phase,
                           expected.level, min(self._span, len(self._window)))
-        return reading, [self._event(t, bucket.minute + 60, signal) for t in transitions]
+        events = [self._event(t, bucket.minute + 60, signal) for t in transitions]
+        if cfg.volume_notices:
+            events.extend(self._volume_notice(self.volume.update(bucket.minute, bucket.mentions)))
+        return reading, events
+
+    def _volume_notice(self, v: VolumeReading) -> list[AlertEvent]:
+        """A notice for a volume spike that stayed clear of any crisis for ``notice_delay_minutes``."""
+        if v.alert:
+            self._spike = v.at
+        if self._spike is None:
+            return []
+        if self.lifecycle.active:
+            self._spike = None  # the spike is (part of) a crisis: the crisis alert tells it
+            return []
+        if v.at - self._spike < 60 * self.config.notice_delay_minutes:
+            return []
+        started, self._spike = self._spike, None
+        return [self._notice(started, v)]
+
+    def _notice(self, started: int, v: VolumeReading) -> AlertEvent:
+        cfg = self.config
+        s = self._signal(cfg.window_minutes)
+        at = v.at + 60
+        nid = notice_id(self.brand, started)
+        ratio = s.mentions / s.expected_mentions if s.expected_mentions > 0 else float("inf")
+        tone = f"{s.share:.0%} negative vs {s.baseline_share:.0%} usually"
+        if s.share >= s.baseline_share + cfg.min_share_lift:
+            why = f"mostly negative ({tone}) but from few accounts or copies of a few texts (a bot or copy-paste burst?)"
+        else:
+            why = f"{tone} (a viral post or a news story?)"
+        summary = (f"Volume notice for {self.brand}: {s.mentions} mentions in the last {cfg.window_minutes} min, "
+                   f"{ratio:.1f}x the usual {s.expected_mentions:.0f}; {why}. Not a crisis so far: no action "
+                   "needed, crisiswatch keeps watching the tone.")
+        return AlertEvent(
+            id=f"{nid}:0:{Status.NOTICE.value}",
+            crisis_id=nid,
+            brand=self.brand,
+            status=Status.NOTICE,
+            severity=Severity.INFO,
+            at=at,
+            started_at=started,
+            summary=summary,
+            stats={"window_minutes": cfg.window_minutes, "window_start": iso(at - 60 * cfg.window_minutes),
+                   "window_end": iso(at), **s.to_stats(), "volume_p_value": float(f"{v.p_value:.3g}"),
+                   "volume_bar": round(v.peak_bar, 1)},
+        )
 
     def _scan(self, ready: bool) -> tuple[WindowSignal, bool, bool]:
         """Test the windows, shortest first: (the signal to report, hot, suspect).
@@ -463,6 +525,8 @@ class CrisisDetector:
             "window": [_bucket_state(b, e) for b, e in self._window],
             "unlearned": [_bucket_state(b, e) for b, e in self._unlearned],
             "suspect_until": self._suspect_until,
+            "volume": self.volume.to_state(),
+            "spike": self._spike,
         }
 
     @classmethod
@@ -478,6 +542,9 @@ class CrisisDetector:
             det._append(*_bucket_from_state(det.brand, w))
         det._unlearned.extend(_bucket_from_state(det.brand, w) for w in state["unlearned"])
         det._suspect_until = int(state["suspect_until"])
+        if "volume" in state:  # added to version 2 later: a state without it starts the volume detector afresh
+            det.volume = VolumeDetector.from_state(state["volume"], det.config.volume())
+            det._spike = state["spike"]
         return det
 
 

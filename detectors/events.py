@@ -21,6 +21,9 @@ class Status(str, Enum):
     ESCALATED = "escalated"
     UPDATED = "updated"
     RESOLVED = "resolved"
+    NOTICE = "notice"
+    """A one-off, low-severity notice that is not a crisis (a volume spike whose talk is not negative); no
+    lifecycle follows it."""
 
 
 class Severity(str, Enum):
@@ -55,6 +58,12 @@ def from_iso(stamp: str) -> int:
 def crisis_id(brand: str, started_minute: int) -> str:
     stamp = datetime.fromtimestamp(started_minute, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
     return f"{brand}:{stamp}"
+
+
+def notice_id(brand: str, started_minute: int) -> str:
+    """The ``crisis_id`` of a volume notice: its own namespace, so it never names a crisis."""
+    stamp = datetime.fromtimestamp(started_minute, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
+    return f"{brand}:volume:{stamp}"
 
 
 @dataclass(frozen=True)

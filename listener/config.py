@@ -295,6 +295,9 @@ def _check(obj: Any, where: str) -> None:
         if not 0 <= obj.strong_p_value < obj.p_value:
             raise ConfigError(f"detector.strong_p_value must be at least 0 (0 = off) and below detector.p_value "
                               f"({obj.p_value}), got {obj.strong_p_value}")
+        if obj.notice_delay_minutes < 0:
+            raise ConfigError(f"detector.notice_delay_minutes must be >= 0 (0 = tell a volume spike at once), "
+                              f"got {obj.notice_delay_minutes}")
         if obj.trigger_window_minutes < obj.trigger_minutes:
             raise ConfigError("detector.trigger_window_minutes must be at least detector.trigger_minutes "
                               f"({obj.trigger_minutes})")

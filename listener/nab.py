@@ -16,6 +16,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from detectors import DetectorConfig
 from detectors.volume import VolumeConfig, VolumeDetector
 
 CATEGORY = "realTweets"
@@ -81,10 +82,11 @@ def write_alerts(path: Path, stamps: list[str], flags: list[bool]) -> None:
 def run_nab(data_dir: Path, out_dir: Path, config: VolumeConfig | None = None) -> dict[str, int]:
     """Write ``out_dir/<name>.csv`` for every ``data_dir/realTweets/<name>.csv``; return each file's alert rows.
 
-    ``config`` defaults to the service's :class:`VolumeConfig`; the benchmark passes others to measure sensitivity.
+    ``config`` defaults to the service's (:meth:`DetectorConfig.volume`: what each brand's volume notices use); the
+    benchmark passes others to measure sensitivity.
     """
     files = series_files(data_dir)
-    config = config or VolumeConfig()
+    config = config or DetectorConfig().volume()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     alerts: dict[str, int] = {}

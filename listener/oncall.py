@@ -29,6 +29,10 @@ acknowledgements, Alertmanager's routes, grouping, repeats and silences):
   goes out then and the escalation clock restarts.
 * **Actions** (:mod:`listener.notifiers.action`), e.g. pausing scheduled
   posts, are written for a triggered crisis and undone on resolution.
+* **Notices** (status ``notice``, severity info: a volume spike that is not a
+  crisis) go once to the first level of each route that takes them, silences
+  permitting.  They are not crises: nothing is paged, escalated, repeated or
+  acknowledged, and ``crisiswatch crises`` does not list them.
 
 Everything here is written to the outbox's SQLite database in one
 transaction per batch of events or per tick, together with the notices it
@@ -292,6 +296,9 @@ class OnCall:
                 self._event(db, e, now)
 
     def _event(self, db: sqlite3.Connection, e: AlertEvent, now: float) -> None:
+        if e.status is Status.NOTICE:
+            self._notice(db, e, now)
+            return
         seq = int(e.id.rsplit(":", 2)[1])
         row = db.execute("SELECT last_seq FROM crises WHERE crisis_id = ?", (e.crisis_id,)).fetchone()
         if row is not None and seq <= row[0]:
@@ -334,6 +341,16 @@ class OnCall:
                 self._send(db, page, route, payload, "transition", route.receivers_up_to(page.level), now, e.id)
             page.save(db)
         self._actions(db, e, payload)
+
+    def _notice(self, db: sqlite3.Connection, e: AlertEvent, now: float) -> None:
+        """Write a notice for the first level of each route (the outbox ignores a replay: same id)."""
+        payload = e.to_dict()
+        for route in self.router.routes_for(e):
+            receivers = route.receivers_up_to(1)
+            if receivers:
+                muted = self.store.silenced(db, e.brand, route.name, now)
+                notice = {"id": e.id, "kind": "notice", "route": route.name, "level": 1, "text": ""}
+                self.outbox.write(db, [Notice(e.id, e.crisis_id, 0, {**payload, "notice": notice}, receivers, muted)])
 
     def _actions(self, db: sqlite3.Connection, e: AlertEvent, payload: dict[str, Any]) -> None:
         for action in self.actions:

@@ -103,6 +103,7 @@ _TITLE = {
     "escalated": "Crisis escalated",
     "updated": "Crisis update",
     "resolved": "Crisis resolved",
+    "notice": "Volume notice",
 }
 _SEVERITY_COLOR = {"info": "#2563eb", "warning": "#b45309", "error": "#dc2626", "critical": "#7f1d1d"}
 _RESOLVED_COLOR = "#15803d"

@@ -234,6 +234,11 @@ class PagerDutyNotifier:
 
     def send(self, event: Mapping[str, Any]) -> None:
         what = f"PagerDuty {self.name!r} ({self.destination})"
+        if event.get("status") == "notice":
+            # PagerDuty pages people; a notice (a volume spike, not a crisis) is not a page, and an incident
+            # opened for it would never be resolved
+            log.info("%s: notice %s not sent (PagerDuty receives crises only)", what, event.get("id"))
+            return
         try:
             body = encode(render(event, self._routing_key, self.link_base))
         except NotifierError as err:

@@ -108,6 +108,7 @@ _TITLE = {
     "escalated": "CRISIS ESCALATED",
     "updated": "CRISIS UPDATE",
     "resolved": "CRISIS RESOLVED",
+    "notice": "VOLUME NOTICE",
 }
 _SEVERITY_EMOJI = {"info": "🔵", "warning": "🟡", "error": "🟠", "critical": "🔴"}
 _RESOLVED_EMOJI = "🟢"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from detectors import CrisisDetector, DetectorConfig, MinuteBucket, Status
+from detectors import AlertEvent, CrisisDetector, DetectorConfig, MinuteBucket, Severity, Status
 
 from .helpers import bucket
 
@@ -87,6 +87,30 @@ def test_positive_viral_spike_is_not_a_crisis() -> None:
     feed(det, normal_minutes(rng, 0, 600))
     spike = [bucket(i, 200, 4) for i in range(600, 640)]
     assert feed(det, spike) == []
+
+
+def test_a_volume_spike_that_is_not_a_crisis_is_told_once_as_a_notice() -> None:
+    """The volume detector (the one scored on NAB) runs on every brand: a viral spike after two days of
+    history is not a crisis but is worth knowing: one ``notice`` of severity info, ``notice_delay_minutes``
+    after the spike began, in its own id space.  A negative storm of the same size is a crisis, and its
+    spike is told by the crisis alert alone."""
+    def run(spike: list[MinuteBucket], **config: object) -> list[AlertEvent]:
+        rng = np.random.default_rng(3)
+        det = CrisisDetector("acme", DetectorConfig(**config))  # type: ignore[arg-type]
+        assert feed(det, normal_minutes(rng, 0, 2 * DAY + 600)) == []
+        return feed(det, spike)
+
+    start = 2 * DAY + 600
+    viral = [bucket(i, 200, 4) for i in range(start, start + 60)]
+    (notice,) = run(viral)
+    assert notice.status is Status.NOTICE and notice.severity is Severity.INFO
+    assert notice.started_at == bucket(start, 0, 0).minute
+    assert notice.at == notice.started_at + 60 * (DetectorConfig().notice_delay_minutes + 1)
+    assert notice.crisis_id == "acme:volume:20261125T1000Z" and notice.id == notice.crisis_id + ":0:notice"
+    assert "viral" in notice.summary and notice.stats["volume_ratio"] > 5
+    assert run(viral, volume_notices=False) == []
+    storm = [e.status for e in run(crisis_minutes(start, 40, extra_neg=60))]
+    assert Status.TRIGGERED in storm and Status.NOTICE not in storm
 
 
 def test_neutral_news_spike_with_usual_share_is_not_a_crisis() -> None:

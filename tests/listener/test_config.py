@@ -63,6 +63,8 @@ def test_environment_overrides_single_keys(tmp_path: Path) -> None:
     ("[detector]\np_value = 2.0\n", ["detector.p_value", "between 0 and 1"]),
     ("[detector]\nresolve_ratio = 5.0\n", ["resolve_ratio", "lower than"]),
     ("[detector]\nstrong_p_value = 0.01\n", ["detector.strong_p_value", "below detector.p_value"]),
+    ("[detector]\nnotice_delay_minutes = -1\n", ["detector.notice_delay_minutes", ">= 0"]),
+    ("[detector]\nvolume_notices = 1\n", ["detector.volume_notices", "true or false"]),
     ("[kafka]\nheartbeat_interval_ms = 9000\n", ["heartbeat_interval_ms", "session_timeout_ms"]),
     ("[kafka]\ncompression_type = 'brotli'\n", ["kafka.compression_type"]),
     ("[listner]\n", ["unknown config key 'listner'", "did you mean 'listener'"]),

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors import DetectorConfig
+from detectors.volume import VolumeConfig
 from listener.nab import bucket_seconds, read_series, run_nab
 
 START = datetime(2015, 2, 26, 21, 42, 53)
@@ -91,3 +93,11 @@ def test_timestamps_are_utc_and_the_bucket_width_comes_from_the_data(tmp_path: P
     assert got == stamps and counts == [0, 1, 2, 3]
     assert seconds[0] == 1424986973  # 2015-02-26T21:42:53Z
     assert bucket_seconds(seconds) == 300
+
+
+def test_nab_runs_the_volume_test_the_service_runs() -> None:
+    """``crisiswatch nab`` and each brand's volume notices use one configuration: the detector's window,
+    significance level, warm-up and cold-start ratio (the NAB-tuned defaults of VolumeConfig are those)."""
+    assert DetectorConfig().volume() == VolumeConfig()
+    changed = DetectorConfig(window_minutes=15, p_value=1e-4).volume()
+    assert (changed.window_minutes, changed.p_value) == (15, 1e-4)

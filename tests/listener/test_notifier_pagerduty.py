@@ -208,6 +208,16 @@ def test_oversized_details_are_dropped_to_fit_512_kb(receiver: HttpReceiver) -> 
     assert body["payload"]["summary"] and body["dedup_key"] == "acme:20261124T0202Z"
 
 
+def test_a_volume_notice_is_not_a_page(receiver: HttpReceiver) -> None:
+    """A notice would open an incident nobody resolves: PagerDuty is not sent it."""
+    notice = make_event(Status.NOTICE, Severity.INFO, crisis_id="acme:volume:20261124T0202Z",
+                        id="acme:volume:20261124T0202Z:0:notice")
+    notifier(receiver.url).send(notice.to_dict())
+    assert receiver.requests == []
+    send(receiver, make_event())  # the same notifier still pages crises
+    assert len(receiver.requests) == 1
+
+
 def test_an_event_that_cannot_be_sent_is_permanent(receiver: HttpReceiver) -> None:
     bad = {**make_event().to_dict(), "status": "exploded"}
     with pytest.raises(NotifierError) as err:

@@ -250,6 +250,18 @@ def test_cutting_never_splits_an_entity_or_a_link() -> None:
 
 # --- delivery ---------------------------------------------------------------------------------------
 
+def test_a_volume_notice_is_titled_as_one(receiver: HttpReceiver) -> None:
+    event = hand_event(Status.NOTICE, severity=Severity.INFO, id="acme:volume:20261124T0202Z:0:notice",
+                       crisis_id="acme:volume:20261124T0202Z", summary="Volume notice for acme: 12x the usual.",
+                       evidence={}, playbook=())
+    assert slack.title(event) == "🔵 VOLUME NOTICE · acme · info"
+    notifier(receiver.url).send(event)
+    payload = receiver.requests[0].json()
+    assert_within_limits(payload)
+    assert payload["text"].startswith("🔵 VOLUME NOTICE · acme · info: Volume notice for acme")
+    assert "First steps" not in json.dumps(payload)  # nothing to do
+
+
 def test_ok_is_delivered(receiver: HttpReceiver) -> None:
     receiver.answer(200, body=b"ok")
     notifier(receiver.url).send(hand_event())

@@ -202,6 +202,23 @@ def test_silences_need_who_why_and_a_target(h: Harness) -> None:
     assert s["ends"] - s["starts"] == 3600
 
 
+def test_a_notice_is_told_once_to_the_first_level_and_is_not_a_crisis(h: Harness) -> None:
+    notice = event(0, Status.NOTICE, Severity.INFO, crisis="acme:volume:20261124T1000Z")
+    h.handle(notice)
+    assert h.kinds("social") == ["notice:notice"] and h.kinds("general") == ["notice:notice"]
+    assert "oncall" not in h.receivers["social"].got[0]  # nothing to acknowledge
+    h.advance(120)
+    assert h.kinds("oncall") == [] and h.kinds("leaders") == []  # no escalation
+    assert h.kinds("social") == ["notice:notice"]  # no repeat
+    assert h.store.crises() == []  # not a crisis: not listed, not in the response times
+    h.handle(notice)  # read again after a crash
+    assert h.kinds("social") == ["notice:notice"]
+    h.store.add_silence("acme", "", h.now[0], h.now[0] + 3600, "Ana", "launch day", "cli")
+    h.handle(event(0, Status.NOTICE, Severity.INFO, crisis="acme:volume:20261124T1500Z"))
+    assert h.kinds("social") == ["notice:notice"]  # muted
+    assert {r["receiver"] for r in h.outbox.rows("silenced")} == {"social", "general"}
+
+
 def test_events_read_again_after_a_crash_change_nothing(h: Harness) -> None:
     events = [event(0, Status.TRIGGERED), event(1, Status.ESCALATED, Severity.CRITICAL)]
     h.handle(*events)
