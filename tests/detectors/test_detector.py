@@ -156,6 +156,20 @@ def test_same_input_same_events_and_state_restore_continues_identically() -> Non
     assert [e.id for e in a if e.at > minutes[614].minute + 60] == [e.id for e in b]
 
 
+def test_a_volume_spike_pending_across_a_restart_is_still_told_and_older_states_still_load() -> None:
+    rng = np.random.default_rng(3)
+    start = 2 * DAY + 600
+    minutes = normal_minutes(rng, 0, start) + [bucket(i, 200, 4) for i in range(start, start + 60)]
+    det = CrisisDetector("acme")
+    feed(det, minutes[: start + 2])  # the spike has begun, its notice is not due yet
+    state = json.loads(json.dumps(det.to_state()))
+    assert state["spike"] is not None
+    (notice,) = feed(CrisisDetector.from_state(state), minutes[start + 2:])
+    assert notice.status is Status.NOTICE and notice.id == feed(CrisisDetector("acme"), minutes)[0].id
+    older = {k: v for k, v in state.items() if k not in ("volume", "spike")}  # saved before volume notices
+    assert CrisisDetector.from_state(older).volume.last_at is None  # starts its volume detector afresh
+
+
 def test_minutes_must_move_forward() -> None:
     det = CrisisDetector("acme")
     det.update(bucket(5, 1, 0))
