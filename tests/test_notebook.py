@@ -106,3 +106,29 @@ def test_notebook_without_series_still_lists_crises_and_evidence(inputs: dict[st
     assert triggered["crisis_id"] in text
     assert any(t["term"] in text for t in triggered["evidence"]["terms"])
     assert not list(figures.glob("*.png"))
+
+
+def test_volume_notices_are_listed_apart_not_reviewed_as_crises(inputs: dict[str, Path], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notice from the real detector (a viral spike after two days) added to the demo's alerts."""
+    import numpy as np
+
+    from detectors import CrisisDetector, Status
+    from tests.detectors.helpers import bucket
+    from tests.detectors.test_detector import DAY, feed, normal_minutes
+
+    det = CrisisDetector("acme")
+    feed(det, normal_minutes(np.random.default_rng(3), 0, 2 * DAY + 600))
+    (notice,) = feed(det, [bucket(i, 200, 4) for i in range(2 * DAY + 600, 2 * DAY + 660)])
+    assert notice.status is Status.NOTICE
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text(inputs["alerts"].read_text(encoding="utf-8") + json.dumps(notice.to_dict()) + "\n",
+                      encoding="utf-8")
+    nb = _execute(tmp_path, monkeypatch, CRISISWATCH_ALERTS=str(alerts),
+                  CRISISWATCH_SERIES=str(inputs["series"]), CRISISWATCH_FIGURES=str(tmp_path / "fig"))
+
+    assert _errors(nb) == []
+    text = _text(nb)
+    assert "1 crises, 1 volume notices" in text and notice.summary in text
+    assert _triggered(inputs["alerts"])["crisis_id"] in text
+    assert notice.crisis_id not in text  # not reviewed as a crisis
