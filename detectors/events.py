@@ -55,15 +55,17 @@ def from_iso(stamp: str) -> int:
     return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
 
 
+def _minute_stamp(minute: int) -> str:
+    return datetime.fromtimestamp(minute, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
+
+
 def crisis_id(brand: str, started_minute: int) -> str:
-    stamp = datetime.fromtimestamp(started_minute, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
-    return f"{brand}:{stamp}"
+    return f"{brand}:{_minute_stamp(started_minute)}"
 
 
 def notice_id(brand: str, started_minute: int) -> str:
     """The ``crisis_id`` of a volume notice: its own namespace, so it never names a crisis."""
-    stamp = datetime.fromtimestamp(started_minute, tz=timezone.utc).strftime("%Y%m%dT%H%MZ")
-    return f"{brand}:volume:{stamp}"
+    return f"{brand}:volume:{_minute_stamp(started_minute)}"
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def serving(listener: Listener, address: tuple[str, int], stale_after_s: float =
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("metrics %s", fmt % args)
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 status, body, kind = 200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"

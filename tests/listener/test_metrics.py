@@ -6,7 +6,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -31,7 +31,7 @@ def get(url: str) -> tuple[int, bytes]:
 
 @pytest.mark.broker
 def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
-    t = datetime(2026, 11, 23, tzinfo=UTC)
+    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
     producer = Producer(kafka)
     for i in range(30):
         m = Mention(id=str(i), source="x", brand="acme", text="awful outage", created_at=t + timedelta(seconds=i))
