@@ -40,7 +40,7 @@ class BucketSettings:
 
 class _Open:
     __slots__ = ("mentions", "negative", "neutral", "positive", "reach", "negative_reach", "authors",
-                 "reposts", "sources", "samples")
+                 "reposts", "sources", "samples", "ids")
 
     def __init__(self) -> None:
         self.mentions = self.negative = self.neutral = self.positive = 0
@@ -48,6 +48,9 @@ class _Open:
         self.authors: set[str] = set()
         self.sources: Counter[str] = Counter()
         self.samples: list[MentionDigest] = []
+        self.ids: list[tuple[str, str]] = []
+        """The ``(source, id)`` of each mention counted: a restored listener must still know them (see
+        :meth:`BrandBuckets.open_ids`)."""
 
 
 class BrandBuckets:
@@ -70,7 +73,7 @@ class BrandBuckets:
         """Everything :meth:`from_state` needs to continue exactly where this left off (JSON-compatible)."""
         return {
             "open": [[minute, a.mentions, a.negative, a.neutral, a.positive, a.reach, a.negative_reach, a.reposts,
-                      sorted(a.authors), sorted(a.sources.items()), [d.to_dict() for d in a.samples]]
+                      sorted(a.authors), sorted(a.sources.items()), [d.to_dict() for d in a.samples], a.ids]
                      for minute, a in sorted(self._open.items())],
             "max_event": self.max_event,
             "closed_through": self.closed_through,
@@ -82,8 +85,10 @@ class BrandBuckets:
     @classmethod
     def from_state(cls, brand: str, settings: BucketSettings, state: dict) -> BrandBuckets:
         b = cls(brand, settings)
-        for minute, mentions, neg, neu, pos, reach, neg_reach, reposts, authors, sources, samples in state["open"]:
+        for row in state["open"]:
+            minute, mentions, neg, neu, pos, reach, neg_reach, reposts, authors, sources, samples = row[:11]
             a = b._open[minute] = _Open()
+            a.ids = [(source, id_) for source, id_ in (row[11] if len(row) > 11 else ())]  # older states: none
             a.mentions, a.negative, a.neutral, a.positive = mentions, neg, neu, pos
             a.reach, a.negative_reach, a.reposts = reach, neg_reach, reposts
             a.authors = set(authors)
@@ -95,6 +100,15 @@ class BrandBuckets:
         b._late_at = {int(m): n for m, n in state["late_at"]}
         b._closable = state["closable"]
         return b
+
+    def open_ids(self) -> list[tuple[int, tuple[str, str]]]:
+        """``(minute, (source, id))`` of every mention in the open minutes.
+
+        The id memory of de-duplication is not snapshotted (a day of ids), but
+        these are: a mention re-sent after a restore whose minute is still open
+        would otherwise be counted twice.  One whose minute has closed is late
+        either way and changes no count."""
+        return [(minute, key) for minute, a in sorted(self._open.items()) for key in a.ids]
 
     def add(self, m: Mention, epoch: float, compound: float) -> bool:
         """Count one scored mention; return False if it was late.
@@ -114,6 +128,7 @@ class BrandBuckets:
         if acc is None:
             acc = self._open[minute] = _Open()
         reach = m.reach or 0
+        acc.ids.append((m.source, m.id))
         acc.mentions += 1
         acc.reach += reach
         if m.author:

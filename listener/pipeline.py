@@ -99,6 +99,8 @@ class _Brand:
         b = cls(brand, settings)
         b.buckets = BrandBuckets.from_state(brand, settings.buckets, state["buckets"])
         b.detector = CrisisDetector.from_state(state["detector"], settings.detector)
+        for minute, key in b.buckets.open_ids():
+            b.seen.check_and_add(key, minute)
         return b
 
 

@@ -29,9 +29,13 @@ So the restored listener continues exactly where the state left off, and the
 alerts are the same as an uninterrupted run's (re-emitted ones keep their
 ids; alerts are idempotent downstream).
 
-Limits: the de-duplication memory of mention ids is not snapshotted (it can be
-hundreds of thousands of ids): a duplicate whose original came before the
-restore point is not recognised.  ``--reset-state`` ignores the snapshots and
+De-duplication: the memory of mention ids (a day of them, up to hundreds of
+thousands) is not snapshotted, but the ids in the brand's open minutes are
+(:meth:`~listener.buckets.BrandBuckets.open_ids`), so a mention re-sent after
+the restore point is never counted twice: if its minute is still open it is a
+duplicate, as in an uninterrupted run; if its minute had closed it is counted
+*late* instead of *duplicate* (a counter, not a count the detector sees).
+``--reset-state`` ignores the snapshots and
 rebuilds every brand from the beginning of the mentions topic.
 """
 
