@@ -189,6 +189,9 @@ class CrisisDetector:
         """Quiet minutes waiting before the baseline learns them (see :meth:`_learn`)."""
         self._suspect_until = 0
         """Event time until which minutes are held back from learning."""
+        self._learning_late = False
+        """The crisis now running (until it is resolved) has outlasted ``max_holdback_minutes`` and is being
+        learned."""
         self.volume = VolumeDetector(self.config.volume())
         self._spike: int | None = None
         """Start of a volume spike waiting ``notice_delay_minutes`` to be told (None: none)."""
@@ -318,17 +321,22 @@ class CrisisDetector:
         Under watch or in crisis every minute is held too, and the minutes still
         held when it ends (watch falling back, crisis quieting down) are dropped,
         so a crisis is not learned as normal — unless it outlasts the cap: then
-        it is learned ``max_holdback_minutes`` late.  A brand whose normal
-        changed for good (a new audience, a lasting controversy) would otherwise
-        be stuck in one endless crisis with a frozen baseline, paged once and
-        never again; learning it lets the crisis quiet down and resolve.
+        all of it is learned, ``max_holdback_minutes`` late, including what is
+        still held when it quiets down.  A brand whose normal changed for good
+        (a new audience, a lasting controversy) would otherwise be stuck in one
+        endless crisis with a frozen baseline, paged once and never again;
+        learning it lets the crisis quiet down and resolve.  Dropping its last
+        hours instead would leave those hours of the day at the old normal, and
+        a new crisis would start there the next day, and drop them again.
         """
         cfg = self.config
         holding = self.lifecycle.holds_learning
-        if holding != was_holding:
-            # a crisis (watch) begins: the build-up held so far was part of it; or it ends: what is still
-            # held is the crisis itself
+        if holding != was_holding and not self._learning_late:
+            # a crisis (watch) begins: the build-up held so far was part of it; or it quiets down (or flares
+            # up again): what is still held is the crisis itself, dropped unless it is a lasting change
             self._unlearned.clear()
+        if not self.lifecycle.active:
+            self._learning_late = False
         self._unlearned.append((bucket, expected))
         if holding or (suspect and expected.level in ("day", "week")):
             # a suspect minute only counts against a baseline that knows this hour: before that, "suspect" is
@@ -338,6 +346,7 @@ class CrisisDetector:
         keep = cfg.max_holdback_minutes if bucket.minute < self._suspect_until else cfg.window_minutes
         while len(self._unlearned) > keep:
             old, exp = self._unlearned.popleft()
+            self._learning_late = self._learning_late or holding
             self.baseline.learn(old.minute, old.mentions, old.negative, exp)
             for d in old.samples:
                 self.background.add(d.text)
@@ -525,6 +534,7 @@ class CrisisDetector:
             "window": [_bucket_state(b, e) for b, e in self._window],
             "unlearned": [_bucket_state(b, e) for b, e in self._unlearned],
             "suspect_until": self._suspect_until,
+            "learning_late": self._learning_late,
             "volume": self.volume.to_state(),
             "spike": self._spike,
         }
@@ -542,6 +552,7 @@ class CrisisDetector:
             det._append(*_bucket_from_state(det.brand, w))
         det._unlearned.extend(_bucket_from_state(det.brand, w) for w in state["unlearned"])
         det._suspect_until = int(state["suspect_until"])
+        det._learning_late = bool(state.get("learning_late", False))  # added later: absent in older states
         if "volume" in state:  # added to version 2 later: a state without it starts the volume detector afresh
             det.volume = VolumeDetector.from_state(state["volume"], det.config.volume())
             det._spike = state["spike"]
