@@ -199,3 +199,12 @@ def test_end_to_end_on_the_built_in_sample(pools) -> None:  # type: ignore[no-un
     text = "\n".join(lines)
     assert "targets:" in text and "crisis kind" in text and "false alarms (after the warm-up)" in text
     assert blob["pooled"]["crises"] == sum(1 for e in result.events if e.category == "crisis")  # type: ignore[index]
+
+
+def test_the_oracle_bound_tells_a_sudden_crisis_early_and_a_slow_burn_not(stream) -> None:  # type: ignore[no-untyped-def]
+    early = bench.oracle_early(stream, p_value=1e-3)
+    by_kind = {(e.kind, early[i]) for i, e in enumerate(stream.events) if e.category == "crisis"}
+    assert {e.kind for e in stream.events if e.category == "crisis"} == {k for k, _ in by_kind}
+    assert ("sudden", True) in by_kind and ("sudden", False) not in by_kind
+    assert ("slow-burn", False) in by_kind and ("slow-burn", True) not in by_kind
+    assert bench.oracle_early(stream, p_value=1e-3, minutes=24 * 60) != early  # given a day, slow burns show
