@@ -821,7 +821,7 @@ def _event_rows(rng: np.random.Generator, rows: _Rows, ev: Event, idx: int, bi: 
         authors = 9_000_000 + bi * 1000 + rng.integers(int(p["authors"]), size=n) + 100 * idx
         suffixes = ("", "", "", " #boycott" + B, " !!!", " 😡", " RT pls", " #scam")
         tids = []
-        for k in range(n):
+        for _ in range(n):
             text = bases[int(rng.integers(len(bases)))]
             v = rng.random()
             if v < 0.25:
@@ -1395,7 +1395,7 @@ def report(results: Sequence[SeedResult], wall_s: float, load_s: float, origin: 
     # per brand
     out("")
     out(f"{'brand':<10} {'/min':>5} {'crises':>6} {'hit':>4} {'FA':>4} {'FA/b-wk':>7}")
-    for bi, spec in enumerate(r0.brands):
+    for spec in r0.brands:
         sel = [o for r, _, o in pairs if r.events[o.event].brand == spec.name]
         n_fa = sum(1 for r, f in fas if r.alerts[f.alert].brand == spec.name)
         bw = sum(s.brand_weeks for s in scores) / len(r0.brands)

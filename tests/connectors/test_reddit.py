@@ -115,7 +115,7 @@ def fake() -> Iterator[tuple[str, FakeReddit]]:
 
         def _fault(self) -> bool:
             with state.lock:
-                for i, (needle, action, headers) in enumerate(state.faults):
+                for i, (needle, action, headers) in enumerate(state.faults):  # noqa: B007 (used after the break)
                     if needle in self.path:
                         del state.faults[i]
                         break
