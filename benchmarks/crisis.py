@@ -546,6 +546,12 @@ class Stream:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def created_in(self, brand: str, lo: float, hi: float) -> np.ndarray:
+        """Indices of ``brand``'s mentions created in ``[lo, hi)``."""
+        c = self.cols
+        bi = [b.name for b in self.brands].index(brand)
+        return np.flatnonzero((c["brand"] == bi) & (c["created"] >= lo) & (c["created"] < hi))
+
     def mentions(self) -> Iterator[Mention]:
         """The mentions in arrival order (what the detector reads: nothing of the labels)."""
         c = self.cols
@@ -976,8 +982,7 @@ _RT = re.compile(r"^rt @\w+:\s*|https?://\S+|(\s+(#\w+|[!?.😡]+|rt pls))+\s*$"
 def crowd(stream: Stream, brand: str, lo: float, hi: float) -> tuple[int, int, int]:
     """Mentions, distinct authors and distinct (normalised) texts of ``brand`` created in ``[lo, hi)``."""
     c = stream.cols
-    bi = [b.name for b in stream.brands].index(brand)
-    sel = np.flatnonzero((c["brand"] == bi) & (c["created"] >= lo) & (c["created"] < hi))
+    sel = stream.created_in(brand, lo, hi)
     texts = {_RT.sub("", stream.texts[t].lower()).strip()[:60] for t in c["text"][sel].tolist()}
     return len(sel), len(set(c["author"][sel].tolist())), len(texts)
 
@@ -1092,15 +1097,14 @@ def oracle_early(stream: Stream, p_value: float, minutes: int = ORACLE_MINUTES) 
     ordinary mentions there x the brand's human-negative share) and assumes no overdispersion; it asks
     whether their sum is significant at ``p_value`` (one-sided Poisson).  Every real detector knows less,
     so the crises it can catch within ``minutes`` are at most these: a bound on the median delay."""
-    c = stream.cols
+    share = {b.name: b.negative_share for b in stream.brands}
     out: dict[int, bool] = {}
     for i, e in enumerate(stream.events):
         if e.category != "crisis":
             continue
-        bi = next(j for j, b in enumerate(stream.brands) if b.name == e.brand)
-        sel = (c["brand"] == bi) & (c["created"] >= e.start) & (c["created"] < e.start + 60 * minutes)
-        extra = int(np.count_nonzero(sel & (c["label"] == i)))
-        usual = max(int(np.count_nonzero(sel)) - extra, 1) * stream.brands[bi].negative_share
+        sel = stream.created_in(e.brand, e.start, e.start + 60 * minutes)
+        extra = int(np.count_nonzero(stream.labels[sel] == i))
+        usual = max(len(sel) - extra, 1) * share[e.brand]
         out[i] = poisson_tail(usual + extra, usual) <= p_value
     return out
 
