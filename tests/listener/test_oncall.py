@@ -180,6 +180,22 @@ def test_a_silence_mutes_keeps_the_record_and_tells_them_when_it_ends(h: Harness
     assert h.kinds("oncall") == ["escalation:triggered"]
 
 
+def test_a_backfill_under_a_silence_pages_only_the_crisis_still_on_when_it_ends(h: Harness) -> None:
+    """The README's backfill procedure: replaying a brand's history raises alert events for its past crises;
+    under a silence of the brand they are kept as ``silenced`` and never sent, and when the silence ends
+    only a crisis the history left open is told."""
+    h.store.add_silence("acme", "", T0, T0 + 30 * 60, "Ana", "backfill of acme's history", "cli")
+    past, open_ = "acme:20261101T0900Z", "acme:20261123T2300Z"
+    h.handle(event(0, Status.TRIGGERED, crisis=past), event(1, Status.ESCALATED, Severity.CRITICAL, crisis=past),
+             event(2, Status.RESOLVED, crisis=past), event(0, Status.TRIGGERED, crisis=open_))
+    h.advance(29)
+    assert all(not r.got for r in h.receivers.values())
+    assert {r["crisis_id"] for r in h.outbox.rows("silenced")} == {past, open_}
+    h.advance(1)
+    assert {e["crisis_id"] for r in h.receivers.values() for e in r.got} == {open_}
+    assert h.kinds("social") == ["repeat:triggered"]
+
+
 def test_a_silence_of_one_route_leaves_the_others(h: Harness) -> None:
     sid = h.store.add_silence("", "catch-all", T0, T0 + 3600, "Ana", "general channel is noisy today", "http")
     h.handle(event(0, Status.TRIGGERED))
