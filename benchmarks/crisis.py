@@ -95,14 +95,14 @@ Scoring
   theme's aliases (``THEME_ALIASES``: e.g. breach / hacked / passwords for ``data breach``) as a whole word.
 
 Targets (issue #3): recall >= 0.95, <= 0.25 false alarms per brand-week, median delay <= 10 minutes, theme named
-in >= 90% of detected crises.
+in >= 90% of detected crises.  Runtime is printed; seeds run in ``--workers`` processes.
 
 **Delay bound.**  How many crises could any detector catch within 10 minutes?  An oracle (:func:`oracle_early`)
 that knows which mentions a crisis added, counts all of them as negative, knows the brand's ordinary negatives
 exactly and assumes no overdispersion tests each crisis's first 10 minutes at the detector's ``p_value``.  The
 per-kind table prints how many pass (``oracle <= 10m``) next to how many the detector caught that fast.  A slow
 burn adds almost nothing in its first minutes by construction, and a share shift mostly replaces talk, so with this
-mix of kinds the median delay of even the oracle is above 10 minutes.  Runtime is printed; seeds run in ``--workers`` processes.
+mix of kinds the median delay of even the oracle is above 10 minutes.
 """
 
 from __future__ import annotations

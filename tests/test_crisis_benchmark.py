@@ -201,7 +201,8 @@ def test_end_to_end_on_the_built_in_sample(pools) -> None:  # type: ignore[no-un
     assert blob["pooled"]["crises"] == sum(1 for e in result.events if e.category == "crisis")  # type: ignore[index]
 
 
-def test_the_oracle_bound_tells_a_sudden_crisis_early_and_a_slow_burn_not(stream) -> None:  # type: ignore[no-untyped-def]
+def test_the_oracle_bound_tells_a_sudden_crisis_early_and_a_slow_burn_not(
+        stream) -> None:  # type: ignore[no-untyped-def]
     early = bench.oracle_early(stream, p_value=1e-3)
     by_kind = {(e.kind, early[i]) for i, e in enumerate(stream.events) if e.category == "crisis"}
     assert {e.kind for e in stream.events if e.category == "crisis"} == {k for k, _ in by_kind}
