@@ -83,7 +83,7 @@ def service_test(seconds: list[int], counts: list[int]) -> list[bool]:
         window.append((n, expected.total))
         s = sum(c for c, _ in window)
         m = max(sum(e for _, e in window), cfg.min_expected_negatives)
-        hot = (baseline.minutes_seen >= warmup and s >= cfg.min_negatives and s / m >= cfg.min_negative_ratio
+        hot = (baseline.minutes_seen >= warmup and s >= cfg.min_negatives and s / m >= cfg.min_ratio
                and poisson_tail(s / phi, m / phi) <= cfg.p_value)
         cool = s / m < cfg.resolve_ratio or s < cfg.min_negatives / 2
         transitions = lifecycle.step(at, hot, cool, 1)

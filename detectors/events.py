@@ -63,9 +63,10 @@ def crisis_id(brand: str, started_minute: int) -> str:
     return f"{brand}:{_minute_stamp(started_minute)}"
 
 
-def notice_id(brand: str, started_minute: int) -> str:
-    """The ``crisis_id`` of a volume notice: its own namespace, so it never names a crisis."""
-    return f"{brand}:volume:{_minute_stamp(started_minute)}"
+def notice_id(brand: str, started_minute: int, kind: str = "volume") -> str:
+    """The ``crisis_id`` of a notice (``volume``: a volume spike; ``surge``: negatives without a common
+    topic; ``new``: a brand that appeared from nothing): its own namespace, so it never names a crisis."""
+    return f"{brand}:{kind}:{_minute_stamp(started_minute)}"
 
 
 @dataclass(frozen=True)

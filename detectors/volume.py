@@ -101,7 +101,7 @@ class VolumeConfig:
     """No alert before this much history (the service's ``warmup_minutes``)."""
     cold_start_ratio: float = 3.0
     """Until a first full day gives the daily peak, the window must reach this multiple of the largest window so far
-    and of its expectation (the service's ``min_negative_ratio``)."""
+    and of its expectation."""
     holdoff_hours: float = 24.0
     """After an alert, no new alert for this long."""
 

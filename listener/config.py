@@ -254,9 +254,10 @@ _POSITIVE = {
               "max_poll_records", "request_timeout_ms", "batch_size"),
     "listener": ("poll_timeout_ms", "max_samples_per_minute", "max_sample_chars", "max_gap_minutes",
                  "dedup_minutes", "dedup_capacity", "max_brands"),
-    "detector": ("window_minutes", "trigger_minutes", "trigger_window_minutes", "quiet_minutes", "min_negatives", "min_negative_ratio",
-                 "p_value", "dispersion", "share_dispersion", "resolve_ratio", "response_minutes", "terms", "background_mentions",
-                 "max_holdback_minutes"),
+    "detector": ("window_minutes", "trigger_minutes", "trigger_window_minutes", "quiet_minutes", "min_negatives",
+                 "min_ratio", "p_value", "dispersion", "dispersion_prior_windows", "max_dispersion",
+                 "share_dispersion", "resolve_ratio", "cusum_ratio", "response_minutes", "terms",
+                 "background_mentions", "max_holdback_minutes", "theme_min_voices"),
     "oncall": ("ack_target_minutes",),
     "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s"),
     "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
@@ -284,9 +285,20 @@ def _check(obj: Any, where: str) -> None:
     if where == "detector":
         if not 0 < obj.p_value < 1:
             raise ConfigError(f"detector.p_value must be between 0 and 1, got {obj.p_value}")
-        if obj.resolve_ratio >= obj.min_negative_ratio:
-            raise ConfigError("detector.resolve_ratio must be lower than detector.min_negative_ratio "
+        if obj.resolve_ratio >= obj.min_ratio:
+            raise ConfigError("detector.resolve_ratio must be lower than detector.min_ratio "
                               "(the gap between them is the hysteresis)")
+        if obj.cusum_ratio <= 1:
+            raise ConfigError(f"detector.cusum_ratio must be above 1 (the excess the sustained test looks for, "
+                              f"e.g. 2.0), got {obj.cusum_ratio}")
+        for name in ("cusum_threshold", "share_shift_log_odds", "min_log_odds", "warmup_mentions"):
+            if getattr(obj, name) < 0:
+                raise ConfigError(f"detector.{name} must be >= 0, got {getattr(obj, name)}")
+        if not 0 <= obj.repost_weight <= 1:
+            raise ConfigError(f"detector.repost_weight must be between 0 and 1 (the part of a voice a copy counts), "
+                              f"got {obj.repost_weight}")
+        if not 0 <= obj.theme_min_share <= 1:
+            raise ConfigError(f"detector.theme_min_share must be between 0 and 1, got {obj.theme_min_share}")
         if any(w <= obj.window_minutes for w in obj.long_windows_minutes):
             raise ConfigError("detector.long_windows_minutes must all be longer than detector.window_minutes "
                               f"({obj.window_minutes}), e.g. [30, 90]; [] turns the long windows off")

@@ -260,7 +260,10 @@ def render_html(event: Mapping[str, Any]) -> str:
         ("Mentions", _num(stats.get("mentions")), _num(stats.get("baseline_mentions")),
          _ratio(stats.get("volume_ratio"))),
         ("Negative mentions", _num(stats.get("negatives")), _num(stats.get("baseline_negatives")),
-         _ratio(stats.get("negative_ratio"))),
+         _ratio(_share_ratio(stats.get("negatives"), stats.get("baseline_negatives")))),
+        # what the tests count: an author once, a cascade of copies as one voice (absent in older events)
+        *([("Independent negative voices", _num(stats.get("negative_voices")), _num(stats.get("baseline_voices")),
+            _ratio(stats.get("negative_ratio")))] if stats.get("negative_voices") is not None else []),
         ("Negative share", _pct(stats.get("negative_share")), _pct(stats.get("baseline_negative_share")),
          _ratio(_share_ratio(stats.get("negative_share"), stats.get("baseline_negative_share")))),
         ("Reach of negative mentions", _num(stats.get("negative_reach")), "–", "–"),

@@ -251,7 +251,9 @@ def _stat_fields(event: Mapping[str, Any]) -> list[str]:
         fields.append(f"*Negative share*\n{share:.0%}{usual}")
     ratio = _num(s.get("negative_ratio"))
     if ratio is not None:
-        fields.append(f"*Ratio*\n{ratio:,.1f}× the usual negatives")
+        voices = _num(s.get("negative_voices"))
+        of = f" ({voices:,.0f} independent voices)" if voices is not None else ""
+        fields.append(f"*Ratio*\n{ratio:,.1f}× the usual negatives{of}")
     if window is not None:
         start, end = _hhmm(s.get("window_start")), _hhmm(s.get("window_end"))
         span = f" · {start}–{end} UTC" if start and end else ""

@@ -77,7 +77,7 @@ def test_phases_and_held_back_minutes_are_counted_over_brands() -> None:
         for i in range(300):
             pipeline.brands[brand].detector.update(bucket(i, 10, 1, brand=brand))
     for i in range(300, 320):
-        pipeline.brands["globex"].detector.update(bucket(i, 40, 30, brand="globex"))
+        pipeline.brands["globex"].detector.update(bucket(i, 40, 30, brand="globex", texts=("data breach leaked passwords",) * 9))
     collector = ListenerCollector(type("L", (), {"stats": ListenerStats(), "pipeline": pipeline})())
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in collector.collect() for s in family.samples}

@@ -127,7 +127,7 @@ def test_the_demo_triggered_event_field_by_field(receiver: HttpReceiver, demo_ev
     payload = json.loads(req.body)
     assert_within_limits(payload)
 
-    emoji = "🟠" if event["severity"] == "error" else "🔴"
+    emoji = {"warning": "🟡", "error": "🟠", "critical": "🔴"}[event["severity"]]
     head = f"{emoji} CRISIS TRIGGERED · acme · {event['severity']}"
     assert payload["text"] == f"{head}: {event['summary']}"  # brand, severity, status, summary
     kinds = [b["type"] for b in payload["blocks"]]
@@ -141,7 +141,8 @@ def test_the_demo_triggered_event_field_by_field(receiver: HttpReceiver, demo_ev
     fields = [f["text"] for f in numbers["fields"]]
     assert fields[0] == f"*Negative mentions (10 min)*\n{s['negatives']} vs {s['baseline_negatives']:.1f} usual"
     assert fields[1] == (f"*Negative share*\n{s['negative_share']:.0%} vs {s['baseline_negative_share']:.0%} usual")
-    assert fields[2] == f"*Ratio*\n{s['negative_ratio']:.1f}× the usual negatives"
+    assert fields[2] == (f"*Ratio*\n{s['negative_ratio']:.1f}× the usual negatives "
+                         f"({s['negative_voices']:.0f} independent voices)")
     assert fields[3] == f"*Window*\n10 min · {s['window_start'][11:16]}–{s['window_end'][11:16]} UTC"
     assert fields[4] == f"*Negative reach*\n{s['negative_reach']:,}"
     first_source = next(iter(event["evidence"]["sources"]))
@@ -188,7 +189,7 @@ def test_every_demo_event_renders_within_limits(demo_events: list[dict[str, Any]
     assert f"Resolved after {demo_events[-1]['stats']['duration_minutes']} min" in body
     assert "First steps" not in body and "Representative mentions" not in body
     assert "*First steps*\n1. " in "\n".join(t for _, t in texts(by_status["escalated"]))
-    assert "🔴 CRISIS ESCALATED" in by_status["escalated"]["text"]
+    assert "🟠 CRISIS ESCALATED" in by_status["escalated"]["text"]
     assert "Ongoing for" in "\n".join(t for _, t in texts(by_status["updated"]))
 
 
