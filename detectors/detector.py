@@ -496,13 +496,12 @@ class CrisisDetector:
     def _could_be_hot(self, s: WindowSignal, span: int) -> bool:
         """A cheap bound before voices are counted: counting authors once can only lower the negatives."""
         cfg = self.config
-        if s.voices < cfg.min_negatives:
+        if s.voices < cfg.min_negatives or s.negative_ratio < cfg.resolve_ratio:
             return False
-        if span != cfg.window_minutes and cfg.share_shift_log_odds > 0 and s.negative_ratio >= cfg.resolve_ratio:
-            return True  # a share shift needs no volume
-        floor = max(s.expected_negatives * self._usual_independence(span), cfg.min_expected_negatives)
-        phi = self._phi(span)
-        return s.negatives / floor >= cfg.min_ratio and poisson_tail(s.negatives / phi, floor / phi) <= cfg.p_value
+        if (span != cfg.window_minutes and cfg.share_shift_log_odds > 0
+                and logit(s.share) - logit(s.baseline_share) >= cfg.share_shift_log_odds):
+            return True  # a share shift needs no volume (fewer voices can only lower the share)
+        return s.negative_ratio >= cfg.min_ratio and s.p_volume <= cfg.p_value
 
     def _hot(self, s: WindowSignal, span: int) -> bool:
         if span == self.config.window_minutes:
