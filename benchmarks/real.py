@@ -105,6 +105,10 @@ a page is its own; ``max severity`` is the highest of its crisis's triggered / e
   baseline: the labels do not settle it).  A second page inside an event already caught is a **repeat**.
   Every page is listed with its verdict.
 
+An event that is not paged itself but falls while a crisis of its brand, paged before it, is still open (not
+yet resolved) is reported as **in an open crisis** ("open" in the table, ``events_in_an_open_crisis``): the
+on-call people are already on that brand; it does not count as paged.
+
 Summary: airline/Apple events paged n/N; disasters paged n/N; sharp disasters paged at most ``FAST_MIN`` (15)
 minutes after their first visible burst (a page before the burst counts) n/N; median delays (events; sharp disasters); calm bursts paged
 n/N; the named cases; false, unsettled and repeat pages; notices.  ``--json OUT`` writes every window, page and
@@ -430,6 +434,9 @@ class Window:
     terms: list[str] = field(default_factory=list)
     pages: int = 0
     passed: bool | None = None
+    in_open_crisis: bool = False
+    """Not paged itself, but a crisis of the brand paged before it was still open at its start: the on-call
+    people were already on it (reported apart; it does not count as paged)."""
 
 
 def merge_hours(stats: Iterable[HourStat], kind: str, offset_s: int) -> list[Window]:
@@ -552,6 +559,8 @@ class Page:
     max_severity: str
     terms: tuple[str, ...]
     summary: str
+    resolved_at: int | None = None
+    """When its crisis was resolved (None: still open when the data end)."""
 
 
 def _terms(e: AlertEvent) -> tuple[str, ...]:
@@ -565,8 +574,9 @@ def pages_of(events: Sequence[AlertEvent]) -> tuple[list[Page], list[AlertEvent]
         if e.status in (Status.TRIGGERED, Status.ESCALATED):
             if e.crisis_id not in top or e.severity.rank > top[e.crisis_id].severity.rank:
                 top[e.crisis_id] = e
+    resolved = {e.crisis_id: e.at for e in events if e.status is Status.RESOLVED}
     pages = [Page(e.brand, e.crisis_id, e.started_at, e.at, e.severity.value, top[e.crisis_id].severity.value,
-                  _terms(e), e.summary) for e in events if e.status is Status.TRIGGERED]
+                  _terms(e), e.summary, resolved.get(e.crisis_id)) for e in events if e.status is Status.TRIGGERED]
     return pages, [e for e in events if e.status is Status.NOTICE]
 
 
@@ -613,6 +623,9 @@ def score(windows: Sequence[Window], pages: Sequence[Page], tables: dict[str, Ho
             w.delay_min = (p.at - w.start) / 60
             if w.burst_at is not None:
                 w.burst_delay_min = (p.at - w.burst_at) / 60
+        w.in_open_crisis = not w.paged and any(
+            p.brand == w.brand and p.started_at < w.lo and p.at <= w.start
+            and (p.resolved_at is None or p.resolved_at > w.start) for p in pages)
         if w.kind in ("event", "disaster", "named-page"):
             w.passed = w.paged
         elif w.kind in ("calm-burst", "named-no-page"):
@@ -773,6 +786,7 @@ def summarise(runs: Sequence[StreamRun]) -> dict[str, object]:
 
     return {
         "events_paged": nn(events),
+        "events_in_an_open_crisis": nn(events, [w for w in events if w.in_open_crisis]),
         "event_median_delay_min": _median([w.delay_min for w in events if w.delay_min is not None]),
         "disasters_paged": nn(dis),
         "sharp_disasters_paged": nn(sharp),
@@ -804,7 +818,7 @@ def report(runs: Sequence[StreamRun], summary: dict[str, object], oracle: bool, 
         print(f"   {'kind':<18} {'window':<44} {'neg/all':>9} {'ok':>3} {'delay':>6} {'burst':>6} "
               f"{'sev':<9} {'max':<9} terms")
         for w in r.windows:
-            ok = "-" if w.passed is None else "yes" if w.passed else "NO"
+            ok = "-" if w.passed is None else "yes" if w.passed else "open" if w.in_open_crisis else "NO"
             window = w.name if w.kind != "disaster" else f"{w.name[:30]} {local(w.start, 0)[5:]}"
             print(f"   {w.kind:<18} {window:<44} {f'{w.negatives}/{w.tweets}':>9} {ok:>3} {_f(w.delay_min):>6} "
                   f"{_f(w.burst_delay_min):>6} {w.severity:<9} {w.max_severity:<9} {', '.join(w.terms[:5])}")

@@ -231,6 +231,26 @@ def test_scoring_caught_delay_repeat_false_and_unsettled() -> None:
     assert (summary["false_pages"], summary["unsettled_pages"], summary["repeat_pages"]) == (1, 1, 1)
 
 
+def test_an_event_inside_a_crisis_still_open_is_reported_apart_not_as_paged() -> None:
+    table = _table_with_hours()
+    H = 3600
+    day = 2 * 86400
+
+    def event() -> bench.Window:
+        return bench.Window("event", "b", "b later", day + 14 * H, day + 15 * H, day + 13 * H, day + 15 * H)
+
+    early = bench.Page("b", "c1", day + 8 * H, day + 8 * H + 180, "warning", "warning", (), "", day + 16 * H)
+    inside = event()
+    bench.score([inside], [early], {"b": table})
+    assert not inside.paged and inside.passed is False and inside.in_open_crisis
+    resolved = bench.Page("b", "c1", day + 8 * H, day + 8 * H + 180, "warning", "warning", (), "", day + 12 * H)
+    after = event()
+    bench.score([after], [resolved], {"b": table})
+    assert not after.in_open_crisis
+    summary = bench.summarise([bench.StreamRun("x", 0, windows=[inside, after])])
+    assert summary["events_paged"] == "0/2" and summary["events_in_an_open_crisis"] == "1/2"
+
+
 def test_disaster_burst_and_delays() -> None:
     onset = 1_000_000_020 // 600 * 600
     created = [onset - 86400 + 300 * k for k in range(288)]  # one tweet every 5 minutes for a day: 2 per window
