@@ -106,6 +106,10 @@ class DetectorConfig:
     share_p_value: float = 0.01
     """The share test's level.  The volume test (at ``p_value``) is what keeps chance spikes out; the share
     test only has to show the excess is negative rather than a spike of the usual mix."""
+    strong_share_p_value: float = 0.05
+    """The share test's level when the volume test is overwhelming (``strong_p_value``): with a thousand times
+    the evidence the excess is not chance, and the share test only has to show it is not of the usual mix
+    (for a brand whose talk is usually 75% complaints a binomial test has little power on a short window)."""
     dispersion: float = 2.0
     """Prior variance / mean of a window's negative count (quasi-Poisson): what a brand starts with before
     its own history has taught it (``dispersion_prior_windows`` windows' worth of weight)."""
@@ -518,7 +522,7 @@ class CrisisDetector:
             and s.negative_ratio >= cfg.min_ratio
             and s.p_volume <= cfg.p_value
             and s.log_odds_lift >= cfg.min_log_odds
-            and s.p_share <= cfg.share_p_value
+            and s.p_share <= (cfg.strong_share_p_value if s.p_volume <= cfg.strong_p_value else cfg.share_p_value)
             and self._sustained(span, s)
         )
 

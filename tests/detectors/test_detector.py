@@ -274,7 +274,8 @@ def test_an_airline_like_brand_with_a_high_usual_share_still_has_its_crises_caug
     def run(share_p_value: float) -> list[Status]:
         rng = np.random.default_rng(9)
         # the ten-minute window alone (longer ones gather enough evidence for either level)
-        det = CrisisDetector("skyway", DetectorConfig(share_p_value=share_p_value, long_windows_minutes=()))
+        det = CrisisDetector("skyway", DetectorConfig(share_p_value=share_p_value, strong_share_p_value=share_p_value,
+                                                      long_windows_minutes=()))
         feed(det, normal_minutes(rng, 0, 600, rate=2.0, share=0.5))
         storm = [bucket(i, 7 + i % 2, 5 + (i % 5 == 0), texts=BREACH[:2]) for i in range(600, 640)]
         return [e.status for e in feed(det, storm)]
