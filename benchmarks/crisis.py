@@ -128,8 +128,9 @@ says how composed texts are labelled).  What it still misses the detector misses
 misses, the scorer's reading of the text cost.
 
 The diagnostics ("why missed": :data:`GATES`, :func:`failed_gates`, :class:`Probe`) read the detector's config
-and window signal by name, skipping any gate whose field is gone: the detector is being reworked, and that table
-is the one place to adapt when its gates change.  Nothing else depends on detector internals.
+and window signal by name, skipping any gate whose field is gone: that table is the one place to adapt when the
+detector's gates change.  Nothing else depends on detector internals.  They judge the window the detector
+reported with every negative counted as a voice (the voices are counted only for a window that may be hot).
 
 Profile 2
 =========
@@ -1566,10 +1567,10 @@ class Seen:
 # signal attribute, fails(signal value, config value, signal)).  The detector is being reworked: a gate whose
 # config field or signal attribute no longer exists is skipped, so this table is the one place to adapt.
 GATES: tuple[tuple[str, str, str, Callable[[float, float, object], bool]], ...] = (
-    ("min_negatives", "min_negatives", "negatives", lambda v, c, s: v < c),
-    ("ratio", "min_negative_ratio", "negative_ratio", lambda v, c, s: v < c),
+    ("min_negatives", "min_negatives", "voices", lambda v, c, s: v < c),
+    ("ratio", "min_ratio", "negative_ratio", lambda v, c, s: v < c),
     ("p_volume", "p_value", "p_volume", lambda v, c, s: v > c),
-    ("share_lift", "min_share_lift", "excess_share", lambda v, c, s: v < getattr(s, "baseline_share", 0.0) + c),
+    ("share_lift", "min_log_odds", "log_odds_lift", lambda v, c, s: v < c),
     ("p_share", "share_p_value", "p_share", lambda v, c, s: v > c),
 )
 
