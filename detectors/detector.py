@@ -251,8 +251,8 @@ class Reading(NamedTuple):
             "window_voices": round(w.voices, 2),
             "window_expected_voices": round(w.expected_voices, 3),
             "negative_ratio": round(w.negative_ratio, 3),
-            "negative_share": round(w.share, 4),
-            "baseline_share": round(w.baseline_share, 4),
+            "negative_share": round(w.mention_share, 4),
+            "baseline_share": round(w.mention_baseline_share, 4),
             "p_volume": float(f"{w.p_volume:.3g}"),
             "p_share": float(f"{w.p_share:.3g}"),
             "hot": int(self.hot),
@@ -419,7 +419,7 @@ class CrisisDetector:
         at = v.at + 60
         nid = notice_id(self.brand, started)
         ratio = s.mentions / s.expected_mentions if s.expected_mentions > 0 else float("inf")
-        tone = f"{s.share:.0%} negative vs {s.baseline_share:.0%} usually"
+        tone = f"{s.mention_share:.0%} negative vs {s.mention_baseline_share:.0%} usually"
         if s.negatives >= 2 * s.voices and s.negatives >= cfg.min_negatives:
             why = f"{tone}, but from few accounts or copies of a few posts (a bot, copy-paste or repost burst?)"
         else:
@@ -813,7 +813,7 @@ class CrisisDetector:
         voices = f" from about {s.voices:.0f} independent voices" if s.voices < 0.9 * s.negatives else ""
         numbers = (
             f"{s.negatives} negative mentions in the last {w} min{voices}, {s.negative_ratio:.1f}x the usual "
-            f"{s.expected_voices:.0f}; {s.share:.0%} negative vs {s.baseline_share:.0%} usually"
+            f"{s.expected_voices:.0f}; {s.mention_share:.0%} negative vs {s.mention_baseline_share:.0%} usually"
         )
         about = ", ".join(f'"{x["term"]}"' for x in terms[:3])
         about = f" People are talking about {about}." if about else ""

@@ -191,7 +191,7 @@ def test_message_id_is_deterministic_and_updates_thread_under_the_triggered_mess
     n = len(EVENTS)
     assert EVENTS[0].status is Status.TRIGGERED and EVENTS[-1].status is Status.RESOLVED and n >= 3
     root = msgs[0]["Message-ID"]
-    assert root == "<crisiswatch.acme.20261124T0206Z.0.triggered@example.com>"
+    assert root == "<crisiswatch.acme.20261124T0202Z.0.triggered@example.com>"
     assert msgs[-1]["Message-ID"] == root  # recognisable as the same message
     assert msgs[0]["In-Reply-To"] is None and msgs[0]["References"] is None
     for m, e in zip(msgs[1:n], EVENTS[1:], strict=True):

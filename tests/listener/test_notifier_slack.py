@@ -139,11 +139,12 @@ def test_the_demo_triggered_event_field_by_field(receiver: HttpReceiver, demo_ev
 
     s = event["stats"]
     fields = [f["text"] for f in numbers["fields"]]
-    assert fields[0] == f"*Negative mentions (10 min)*\n{s['negatives']} vs {s['baseline_negatives']:.1f} usual"
+    w = s["window_minutes"]
+    assert fields[0] == f"*Negative mentions ({w} min)*\n{s['negatives']} vs {s['baseline_negatives']:.1f} usual"
     assert fields[1] == (f"*Negative share*\n{s['negative_share']:.0%} vs {s['baseline_negative_share']:.0%} usual")
     assert fields[2] == (f"*Ratio*\n{s['negative_ratio']:.1f}× the usual negatives "
                          f"({s['negative_voices']:.0f} independent voices)")
-    assert fields[3] == f"*Window*\n10 min · {s['window_start'][11:16]}–{s['window_end'][11:16]} UTC"
+    assert fields[3] == f"*Window*\n{w} min · {s['window_start'][11:16]}–{s['window_end'][11:16]} UTC"
     assert fields[4] == f"*Negative reach*\n{s['negative_reach']:,}"
     first_source = next(iter(event["evidence"]["sources"]))
     assert any(f.startswith(f"*Sources*\n{first_source} ") for f in fields)
