@@ -154,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scorer", type=Path, default=ROOT.parent / "shared" / "tools" / "nab_score.py")
     ap.add_argument("--sensitivity", action="store_true", help="also vary one detector parameter at a time")
     args = ap.parse_args(argv)
-    files = series_files(args.data)
+    try:
+        files = series_files(args.data)
+    except ValueError as e:  # a wrong folder is one line, not a traceback
+        ap.error(str(e))
     if not args.scorer.exists():
         ap.error(f"scorer not found: {args.scorer} (pass --scorer)")
     rows = sum(len(read_series(p)[1]) for p in files)

@@ -36,6 +36,7 @@ import math
 from collections import Counter, deque
 from itertools import islice
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from .baseline import BaselineConfig, Expectation, SeasonalBaseline
@@ -166,21 +167,27 @@ class DetectorConfig:
 
 
 class _Learned:
-    """An exponentially weighted mean with a prior: a brand's own dispersion or independence, per window
-    length, learned from its quiet windows."""
+    """An exponentially weighted mean with a prior, kept within bounds: a brand's own dispersion or independence,
+    per window length, learned from its quiet windows.  ``current`` is refreshed when it learns (it is read
+    several times a minute and changes once a window)."""
 
-    __slots__ = ("weight", "total", "keep")
+    __slots__ = ("weight", "total", "keep", "prior", "prior_weight", "lo", "hi", "current")
 
-    def __init__(self, span: int, weight: float = 0.0, total: float = 0.0) -> None:
+    def __init__(self, span: int, prior: float, prior_weight: float, lo: float, hi: float,
+                 weight: float = 0.0, total: float = 0.0) -> None:
         self.weight, self.total = weight, total
         self.keep = math.pow(0.5, span / _LEARN_DAYS_MINUTES)
+        self.prior, self.prior_weight, self.lo, self.hi = prior, prior_weight, lo, hi
+        self.current = self._value()
 
     def add(self, x: float) -> None:
         self.weight = self.weight * self.keep + 1.0
         self.total = self.total * self.keep + x
+        self.current = self._value()
 
-    def value(self, prior: float, prior_weight: float) -> float:
-        return (self.total + prior * prior_weight) / (self.weight + prior_weight)
+    def _value(self) -> float:
+        value = (self.total + self.prior * self.prior_weight) / (self.weight + self.prior_weight)
+        return min(max(value, self.lo), self.hi)
 
 
 class _Run(NamedTuple):
@@ -294,11 +301,12 @@ class CrisisDetector:
         learned."""
         self._learned_mentions = 0
         """Mentions the baseline has learned since it (re)started: the warm-up's evidence."""
-        self._dispersion = {span: _Learned(span) for span in self._spans}
+        self._dispersion: dict[int, _Learned] = {}
         """Per window length: the brand's own variance / mean of a window's negatives (squared Pearson
         residuals of its quiet windows)."""
-        self._independence_usual = {span: _Learned(span) for span in self._spans}
+        self._independence_usual: dict[int, _Learned] = {}
         """Per window length: the share of the brand's negatives that are usually independent voices."""
+        self._new_learned()
         self._run = _Run()
         self._themeless_at: int | None = None
         """When the last "negatives without a topic" notice was sent (one an hour at most)."""
@@ -380,8 +388,7 @@ class CrisisDetector:
         self.baseline = SeasonalBaseline(cfg.baseline)
         self._learned_mentions = 0
         self._unlearned.clear()
-        self._dispersion = {span: _Learned(span) for span in self._spans}
-        self._independence_usual = {span: _Learned(span) for span in self._spans}
+        self._new_learned()
         self._run = _Run()
         recent = self._recent(cfg.window_minutes - 1)
         start = recent[0][0].minute if recent else bucket.minute
@@ -616,12 +623,19 @@ class CrisisDetector:
                 self._independence_usual[span].add(_voices(samples, cfg.repost_weight) / len(samples))
 
     def _phi(self, span: int) -> float:
-        cfg = self.config
-        phi = self._dispersion[span].value(cfg.dispersion, cfg.dispersion_prior_windows)
-        return min(max(phi, 1.0), cfg.max_dispersion)
+        return self._dispersion[span].current
 
     def _usual_independence(self, span: int) -> float:
-        return min(max(self._independence_usual[span].value(1.0, 5.0), 0.05), 1.0)
+        return self._independence_usual[span].current
+
+    def _new_learned(self, dispersion: dict | None = None, independence: dict | None = None) -> None:
+        """Start (or restore, from ``{span: (weight, total)}``) the learned dispersion and independence."""
+        cfg = self.config
+        self._dispersion = {
+            span: _Learned(span, cfg.dispersion, cfg.dispersion_prior_windows, 1.0, cfg.max_dispersion,
+                           *(dispersion or {}).get(span, ())) for span in self._spans}
+        self._independence_usual = {
+            span: _Learned(span, 1.0, 5.0, 0.05, 1.0, *(independence or {}).get(span, ())) for span in self._spans}
 
     def _suspect(self, s: WindowSignal) -> bool:
         """More negatives than usual, or a more negative mix, at the 1% level: not proof of a crisis, but
@@ -882,12 +896,9 @@ class CrisisDetector:
             return det
         det._learned_mentions = int(state["learned_mentions"])
         det._text_held_until = int(state["text_held_until"])
-        for key, (weight, total) in state["dispersion"].items():
-            if int(key) in det._dispersion:  # a window length no longer configured is forgotten
-                det._dispersion[int(key)] = _Learned(int(key), float(weight), float(total))
-        for key, (weight, total) in state["independence"].items():
-            if int(key) in det._independence_usual:
-                det._independence_usual[int(key)] = _Learned(int(key), float(weight), float(total))
+        # a window length no longer configured is forgotten; a new one starts from its prior
+        det._new_learned({int(k): (float(w), float(t)) for k, (w, t) in state["dispersion"].items()},
+                         {int(k): (float(w), float(t)) for k, (w, t) in state["independence"].items()})
         det._run = _Run(float(state["run"][0]), *(int(x) if i in (0, 1, 4) else float(x)
                                                   for i, x in enumerate(state["run"][1:])))
         det._themeless_at = state["themeless_at"]
@@ -912,6 +923,11 @@ def _frequent_terms(docs: list[set[str]], copies: list[int], limit: int, min_doc
     return out
 
 
+_text_key = lru_cache(maxsize=1 << 16)(text_key)
+"""A sample stays in the windows for up to 90 minutes and is counted every minute a window may be hot: its key
+is computed once (this was a fifth of ``crisiswatch detect``'s time, benchmarks/throughput.py)."""
+
+
 def _voices(samples: list[MentionDigest], repost_weight: float) -> float:
     """Independent voices among negative mentions.
 
@@ -920,16 +936,10 @@ def _voices(samples: list[MentionDigest], repost_weight: float) -> float:
     ignored) count as one voice plus ``repost_weight`` for each further copy, whoever posted them; the other
     mentions count each author once (a mention without an author counts as its own).
     """
-    groups: dict[str, list[MentionDigest]] = {}
-    for d in samples:
-        groups.setdefault(text_key(d.text) or f"id:{d.id}", []).append(d)
-    voices = 0.0
-    authors: set[str] = set()
-    for group in groups.values():
-        if len(group) > 1:
-            voices += 1.0 + repost_weight * (len(group) - 1)
-        else:
-            authors.add(group[0].author or f"id:{group[0].id}")
+    keys = [_text_key(d.text) or f"id:{d.id}" for d in samples]
+    copies = Counter(keys)
+    voices = sum(1.0 + repost_weight * (n - 1) for n in copies.values() if n > 1)
+    authors = {d.author or f"id:{d.id}" for d, key in zip(samples, keys, strict=True) if copies[key] == 1}
     return voices + len(authors)
 
 
