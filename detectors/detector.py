@@ -596,9 +596,12 @@ class CrisisDetector:
         if quietish and cfg.cusum_threshold > 0:
             # voices against usual voices, like the windows; one block can add at most a quarter of the
             # threshold, so a single burst (a noisy minute, a sudden crisis the windows judge) is not a bad day
-            voices = n * self._independence(block) / self._usual_independence(block)
             mu = max(e, cfg.min_expected_negatives / 10)
             rho = cfg.cusum_ratio
+            usual = self._usual_independence(block)
+            voices = n / usual  # the most the voices can be (all independent): count them unless the CUSUM
+            if self._run.score > 0 or voices * math.log(rho) > (rho - 1.0) * mu:  # stays at zero either way
+                voices = n * self._independence(block) / usual
             llr = min((voices * math.log(rho) - (rho - 1.0) * mu) / self._phi(block), cfg.cusum_threshold / 4)
             run = self._run
             score = max(0.0, run.score + llr)
