@@ -874,8 +874,13 @@ def build_stream(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) 
                  repost=brng.random(len(m_of)) < 0.1, label=-1)
         for idx, i0, p in extra:
             _event_rows(brng, rows, events[idx], idx, bi, spec, i0, p, smooth, pools, new_text, start)
-    cols = rows.cat()
-    # ingestion delay, then gaps (connector down, catch-up), then arrival order
+    return _finish(rng, seed, cfg, texts, rows.cat(), events, gaps, start, scored_from, end)
+
+
+def _finish(rng: np.random.Generator, seed: int, cfg: BenchConfig, texts: list[str], cols: dict[str, np.ndarray],
+            events: list[Event], gaps: list, start: int, scored_from: int, end: int) -> Stream:
+    """Both profiles' last step: ingestion delay, then gaps (connector down, catch-up), then arrival order;
+    events in time order, labels following them."""
     arrival = cols["created"] + np.minimum(_ingest_delay(rng, len(cols["created"])), 90.0)
     dup_of = np.full(len(arrival), -1, dtype=np.int64)
     for idx, bi, p in gaps:
@@ -889,7 +894,6 @@ def build_stream(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) 
     ids = np.arange(len(order), dtype=np.int64)
     dups = dup_of >= 0
     ids[dups] = rank[dup_of[dups]]
-    # events in time order; labels follow them
     perm = sorted(range(len(events)), key=lambda i: (events[i].start, events[i].brand, events[i].kind))
     new_index = np.empty(len(events) + 1, dtype=np.int32)
     new_index[perm] = np.arange(len(perm))
@@ -1399,28 +1403,8 @@ def build_stream2(seed: int, pools: TextPools, cfg: BenchConfig) -> Stream:
                 else:
                     no_cascade.add(idx)
                 rows.add(**part)
-    cols = rows.cat()
-    cols = _add_reposts(rng, cols, no_cascade, texts, new_text, fresh_authors)
-    # ingestion delay, then gaps, then arrival order (as profile 1)
-    arrival = cols["created"] + np.minimum(_ingest_delay(rng, len(cols["created"])), 90.0)
-    dup_of = np.full(len(arrival), -1, dtype=np.int64)
-    for idx, bi, p in gaps:
-        cols, arrival, dup_of = _apply_gap(rng, cols, arrival, dup_of, events[idx], idx, bi, p)
-    cols["arrival"] = arrival
-    order = np.lexsort((cols["created"], arrival))
-    cols = {k: v[order] for k, v in cols.items()}
-    dup_of = dup_of[order]
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    ids = np.arange(len(order), dtype=np.int64)
-    dups = dup_of >= 0
-    ids[dups] = rank[dup_of[dups]]
-    perm = sorted(range(len(events)), key=lambda i: (events[i].start, events[i].brand, events[i].kind))
-    new_index = np.empty(len(events) + 1, dtype=np.int32)
-    new_index[perm] = np.arange(len(perm))
-    new_index[-1] = -1
-    cols["label"] = new_index[cols["label"]]
-    return Stream(seed, cfg.brands, texts, cols, ids, [events[i] for i in perm], start, scored_from, end)
+    cols = _add_reposts(rng, rows.cat(), no_cascade, texts, new_text, fresh_authors)
+    return _finish(rng, seed, cfg, texts, cols, events, gaps, start, scored_from, end)
 
 
 def _bad_day_rows(rng: np.random.Generator, rows: _Rows, ev: Event, idx: int, bi: int, p: Mapping,
