@@ -486,6 +486,8 @@ class CrisisDetector:
             if span > len(self._window) and span != cfg.window_minutes:
                 break
             s = short if span == cfg.window_minutes else self._signal(span)
+            if s.voices < cfg.min_negatives / 2 or s.voices < min(_SUSPECT_RATIO, cfg.resolve_ratio) * s.floor_voices:
+                continue  # most windows most minutes: neither suspect nor possibly hot (both need these)
             suspect = suspect or self._suspect(s)
             if not ready or not self._could_be_hot(s, span):
                 continue
