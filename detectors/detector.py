@@ -326,8 +326,9 @@ class CrisisDetector:
             self._clear_window()  # a long gap: the window no longer describes "now"
         self.last_minute = bucket.minute
         events: list[AlertEvent] = []
-        if self._appeared_from_nothing(bucket):
-            events.append(self._restart(bucket))
+        appeared = self._appeared_from_nothing(bucket)
+        if appeared is not None:
+            events.append(self._restart(bucket, *appeared))
         expected = self.baseline.expect(bucket.minute)
         self._append(bucket, expected)
         ready = self.ready
@@ -371,17 +372,21 @@ class CrisisDetector:
 
     # --- warm-up and a brand that appears from nothing ---------------------------------------------------
 
-    def _appeared_from_nothing(self, bucket: MinuteBucket) -> bool:
+    def _appeared_from_nothing(self, bucket: MinuteBucket) -> tuple[int, int] | None:
         """Still warming up after ``warmup_minutes`` (a handful of mentions in all that time), and the last
         window holds more mentions than the whole history: a new audience, a new query, a collection that
-        changed — not a crisis measured against "the usual zero"."""
+        changed — not a crisis measured against "the usual zero".  Returns (the window's first minute, its
+        mentions), or None."""
         cfg = self.config
         if self.ready or self.baseline.minutes_seen < cfg.warmup_minutes:
-            return False
-        recent = bucket.mentions + sum(b.mentions for b, _ in self._recent(cfg.window_minutes - 1))
-        return recent >= max(cfg.min_negatives, self._learned_mentions + 1)
+            return None
+        recent = self._recent(cfg.window_minutes - 1)
+        mentions = bucket.mentions + sum(b.mentions for b, _ in recent)
+        if mentions < max(cfg.min_negatives, self._learned_mentions + 1):
+            return None
+        return (recent[0][0].minute if recent else bucket.minute), mentions
 
-    def _restart(self, bucket: MinuteBucket) -> AlertEvent:
+    def _restart(self, bucket: MinuteBucket, start: int, mentions: int) -> AlertEvent:
         """Start the brand's baseline afresh from now, and say so in a notice."""
         cfg = self.config
         before = self._learned_mentions
@@ -390,19 +395,13 @@ class CrisisDetector:
         self._unlearned.clear()
         self._new_learned()
         self._run = _Run()
-        recent = self._recent(cfg.window_minutes - 1)
-        start = recent[0][0].minute if recent else bucket.minute
-        mentions = bucket.mentions + sum(b.mentions for b, _ in recent)
-        nid = notice_id(self.brand, start, "new")
         summary = (f"New activity for {self.brand}: {mentions} mentions in the last {cfg.window_minutes} min, "
                    f"where its whole history so far held {before}. crisiswatch is learning what is normal for it "
                    f"(about {cfg.warmup_minutes} min and {cfg.warmup_mentions} mentions) before it can tell a crisis; "
                    "if this is not expected (a new query, a new audience), check the brand's query.")
-        at = bucket.minute + 60
-        return AlertEvent(id=f"{nid}:0:{Status.NOTICE.value}", crisis_id=nid, brand=self.brand, status=Status.NOTICE,
-                          severity=Severity.INFO, at=at, started_at=start, summary=summary,
-                          stats={"window_minutes": cfg.window_minutes, "mentions": mentions,
-                                 "history_mentions": before})
+        return self._notice_event("new", start, bucket.minute + 60, summary,
+                                  {"window_minutes": cfg.window_minutes, "mentions": mentions,
+                                   "history_mentions": before})
 
     # --- notices -----------------------------------------------------------------------------------------
 
@@ -420,11 +419,19 @@ class CrisisDetector:
         started, self._spike = self._spike, None
         return [self._notice(started, v)]
 
+    def _notice_event(self, kind: str, started: int, at: int, summary: str, stats: dict[str, object]) -> AlertEvent:
+        """A one-off notice (severity info, no lifecycle): ``volume``, ``surge`` or ``new``."""
+        nid = notice_id(self.brand, started, kind)
+        return AlertEvent(id=f"{nid}:0:{Status.NOTICE.value}", crisis_id=nid, brand=self.brand, status=Status.NOTICE,
+                          severity=Severity.INFO, at=at, started_at=started, summary=summary, stats=stats)
+
+    def _window_stats(self, s: WindowSignal, span: int, at: int) -> dict[str, object]:
+        return {"window_minutes": span, "window_start": iso(at - 60 * span), "window_end": iso(at), **s.to_stats()}
+
     def _notice(self, started: int, v: VolumeReading) -> AlertEvent:
         cfg = self.config
         s = self._signal(cfg.window_minutes)
         at = v.at + 60
-        nid = notice_id(self.brand, started)
         ratio = s.mentions / s.expected_mentions if s.expected_mentions > 0 else float("inf")
         tone = f"{s.mention_share:.0%} negative vs {s.mention_baseline_share:.0%} usually"
         if s.negatives >= 2 * s.voices and s.negatives >= cfg.min_negatives:
@@ -434,19 +441,9 @@ class CrisisDetector:
         summary = (f"Volume notice for {self.brand}: {s.mentions} mentions in the last {cfg.window_minutes} min, "
                    f"{ratio:.1f}x the usual {s.expected_mentions:.0f}; {why}. Not a crisis so far: no action "
                    "needed, crisiswatch keeps watching the tone.")
-        return AlertEvent(
-            id=f"{nid}:0:{Status.NOTICE.value}",
-            crisis_id=nid,
-            brand=self.brand,
-            status=Status.NOTICE,
-            severity=Severity.INFO,
-            at=at,
-            started_at=started,
-            summary=summary,
-            stats={"window_minutes": cfg.window_minutes, "window_start": iso(at - 60 * cfg.window_minutes),
-                   "window_end": iso(at), **s.to_stats(), "volume_p_value": float(f"{v.p_value:.3g}"),
-                   "volume_bar": round(v.peak_bar, 1)},
-        )
+        return self._notice_event("volume", started, at, summary,
+                                  {**self._window_stats(s, cfg.window_minutes, at),
+                                   "volume_p_value": float(f"{v.p_value:.3g}"), "volume_bar": round(v.peak_bar, 1)})
 
     def _surge_notice(self, minute: int, found: _Hot) -> list[AlertEvent]:
         """More negatives than usual, significantly, but no common topic: at most a notice, once an hour."""
@@ -455,15 +452,11 @@ class CrisisDetector:
         self._themeless_at = minute
         s, span = found.signal, found.span
         at = minute + 60
-        nid = notice_id(self.brand, minute, "surge")
         summary = (f"Negativity notice for {self.brand}: {s.negatives} negative mentions in the last {span} min, "
                    f"{s.negative_ratio:.1f}x the usual, but they share no common topic (ordinary complaints "
                    "adding up, or a mixed news day). Not a crisis so far: no action needed, crisiswatch keeps "
                    "watching.")
-        return [AlertEvent(id=f"{nid}:0:{Status.NOTICE.value}", crisis_id=nid, brand=self.brand,
-                           status=Status.NOTICE, severity=Severity.INFO, at=at, started_at=minute, summary=summary,
-                           stats={"window_minutes": span, "window_start": iso(at - 60 * span), "window_end": iso(at),
-                                  **s.to_stats()})]
+        return [self._notice_event("surge", minute, at, summary, self._window_stats(s, span, at))]
 
     # --- the tests ---------------------------------------------------------------------------------------
 
@@ -793,10 +786,7 @@ class CrisisDetector:
             sources.update(dict(b.negative_sources))
         severity = Severity.from_rank(t.severity)
         stats: dict[str, object] = {
-            "window_minutes": self._signal_minutes,
-            "window_start": iso(at - 60 * self._signal_minutes),
-            "window_end": iso(at),
-            **s.to_stats(),
+            **self._window_stats(s, self._signal_minutes, at),
             "negative_reach": self._negative_reach(),
             "duration_minutes": (at - t.started_at) // 60,
             "evidence_sample": len(samples),
