@@ -202,6 +202,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -760,11 +761,21 @@ def _shape(p: Mapping[str, float], t: np.ndarray) -> np.ndarray:
     return np.where((t >= 0) & (t < ramp + hold + decay), up * down, 0.0)
 
 
-def build_stream(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) -> Stream:
-    """The labelled stream of one seed (deterministic: same seed, pools and config -> same stream)."""
-    if cfg.profile == 2:
-        return build_stream2(seed, pools, cfg)
-    rng = np.random.default_rng(seed)
+class _Frame(NamedTuple):
+    """What both profiles' streams start from: the texts (the pools' own, then each composed text once) with
+    the function that adds one and returns its id, and the time span (epoch seconds; ``minutes``: the epoch
+    minute of each minute of the stream)."""
+
+    texts: list[str]
+    new_text: Callable[[str], int]
+    start: int
+    total_min: int
+    end: int
+    scored_from: int
+    minutes: np.ndarray
+
+
+def _frame(pools: TextPools, cfg: BenchConfig) -> _Frame:
     texts = list(pools.texts)
     text_ids: dict[str, int] = {}
 
@@ -777,9 +788,16 @@ def build_stream(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) 
 
     start = int(cfg.start.timestamp()) // 60 * 60
     total_min = round(cfg.weeks * 7 * 1440)
-    end = start + 60 * total_min
-    scored_from = start + int(cfg.warmup_days * 86400) // 60 * 60
-    minutes = start // 60 + np.arange(total_min)
+    return _Frame(texts, new_text, start, total_min, start + 60 * total_min,
+                  start + int(cfg.warmup_days * 86400) // 60 * 60, start // 60 + np.arange(total_min))
+
+
+def build_stream(seed: int, pools: TextPools, cfg: BenchConfig = BenchConfig()) -> Stream:
+    """The labelled stream of one seed (deterministic: same seed, pools and config -> same stream)."""
+    if cfg.profile == 2:
+        return build_stream2(seed, pools, cfg)
+    rng = np.random.default_rng(seed)
+    texts, new_text, start, total_min, end, scored_from, minutes = _frame(pools, cfg)
     events: list[Event] = []
     rows = _Rows()
     gaps: list[tuple[int, int, dict[str, float]]] = []
@@ -1263,21 +1281,7 @@ def _describe2(kind: str, p: Mapping[str, float], spec: BrandSpec) -> str:
 def build_stream2(seed: int, pools: TextPools, cfg: BenchConfig) -> Stream:
     """Profile 2's labelled stream of one seed (deterministic; see "Profile 2" in the module docstring)."""
     rng = np.random.default_rng([seed, 2])
-    texts = list(pools.texts)
-    text_ids: dict[str, int] = {}
-
-    def new_text(t: str) -> int:
-        tid = text_ids.get(t)
-        if tid is None:
-            tid = text_ids[t] = len(texts)
-            texts.append(t)
-        return tid
-
-    start = int(cfg.start.timestamp()) // 60 * 60
-    total_min = round(cfg.weeks * 7 * 1440)
-    end = start + 60 * total_min
-    scored_from = start + int(cfg.warmup_days * 86400) // 60 * 60
-    minutes = start // 60 + np.arange(total_min)
+    texts, new_text, start, total_min, end, scored_from, minutes = _frame(pools, cfg)
     events: list[Event] = []
     rows = _Rows()
     gaps: list[tuple[int, int, dict[str, float]]] = []

@@ -6,12 +6,9 @@ matcher is checked on hand-made events and alerts.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import sys
 from collections import Counter
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,13 +17,9 @@ import pytest
 from connectors.mention import decode, encode
 from detectors import DetectorConfig
 from detectors.signals import window_signal
+from tests.benchmark_module import load
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "crisis.py"
-_spec = importlib.util.spec_from_file_location("crisis_benchmark", _PATH)
-assert _spec is not None and _spec.loader is not None
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["crisis_benchmark"] = bench
-_spec.loader.exec_module(bench)
+bench = load("crisis")
 
 MENU = ("sudden", "bot-burst", "gap", "share-shift", "positive-viral", "neutral-news", "slow-burn")
 CONFIG = bench.BenchConfig(
@@ -46,13 +39,17 @@ def stream(pools):  # type: ignore[no-untyped-def]
     return bench.build_stream(11, pools, CONFIG)
 
 
+def assert_same_stream(a, b, mentions: int) -> None:  # type: ignore[no-untyped-def]
+    """Two streams are equal: events, ids, every column, and the first ``mentions`` mentions built from them."""
+    assert a.events == b.events
+    assert np.array_equal(a.ids, b.ids)
+    for k in b.cols:
+        assert np.array_equal(a.cols[k], b.cols[k]), k
+    assert list(itertools.islice(a.mentions(), mentions)) == list(itertools.islice(b.mentions(), mentions))
+
+
 def test_same_seed_same_stream_other_seed_other_stream(pools, stream) -> None:  # type: ignore[no-untyped-def]
-    again = bench.build_stream(11, pools, CONFIG)
-    assert again.events == stream.events
-    assert np.array_equal(again.ids, stream.ids)
-    for k in stream.cols:
-        assert np.array_equal(again.cols[k], stream.cols[k]), k
-    assert [m for m in again.mentions()][:500] == [m for m in stream.mentions()][:500]
+    assert_same_stream(bench.build_stream(11, pools, CONFIG), stream, 500)
     other = bench.build_stream(12, pools, CONFIG)
     assert other.events != stream.events
 
@@ -236,12 +233,7 @@ def stream2(pools):  # type: ignore[no-untyped-def]
 
 
 def test_profile_2_is_deterministic_per_seed(pools, stream2) -> None:  # type: ignore[no-untyped-def]
-    again = bench.build_stream(5, pools, CONFIG2)
-    assert again.events == stream2.events
-    assert np.array_equal(again.ids, stream2.ids)
-    for k in stream2.cols:
-        assert np.array_equal(again.cols[k], stream2.cols[k]), k
-    assert list(itertools.islice(again.mentions(), 300)) == list(itertools.islice(stream2.mentions(), 300))
+    assert_same_stream(bench.build_stream(5, pools, CONFIG2), stream2, 300)
     assert bench.build_stream(6, pools, CONFIG2).events != stream2.events
     assert bench.profile_config(2).brands == bench.BRANDS_2 and bench.profile_config(1) == bench.BenchConfig()
 

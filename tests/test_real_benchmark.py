@@ -7,21 +7,15 @@ and the scoring is checked on hand-made windows and pages.
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from listener.sentiment import label
+from tests.benchmark_module import load
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "real.py"
-_spec = importlib.util.spec_from_file_location("real_benchmark", _PATH)
-assert _spec is not None and _spec.loader is not None
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["real_benchmark"] = bench
-_spec.loader.exec_module(bench)
+bench = load("real")
 
 PST = timezone(timedelta(hours=-8))
 AIRLINE_HEADER = ["tweet_id", "airline_sentiment", "airline_sentiment_confidence", "negativereason",

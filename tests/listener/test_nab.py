@@ -105,12 +105,9 @@ def test_nab_runs_the_volume_test_the_service_runs() -> None:
 
 def test_the_benchmark_script_says_a_wrong_data_folder_in_one_line(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
+    from tests.benchmark_module import load
 
-    spec = importlib.util.spec_from_file_location("nab_bench", Path(__file__).parents[2] / "benchmarks" / "nab.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load("nab")
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--data", str(tmp_path)])
     assert exit_.value.code == 2
