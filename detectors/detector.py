@@ -475,11 +475,16 @@ class CrisisDetector:
         suspect = self._run.score >= cfg.cusum_threshold / 2 > 0
         spans = (cfg.window_minutes,) if phase is Phase.RESOLVING else self._spans
         found: tuple[WindowSignal, int, int] | None = None
+        floor_ratio = min(_SUSPECT_RATIO, cfg.resolve_ratio)
         for span in spans:
             if span > len(self._window) and span != cfg.window_minutes:
                 break
+            if span != cfg.window_minutes:
+                _, n, _, e = self._sums(span)
+                if n < floor_ratio * max(e * self._usual_independence(span), cfg.min_expected_negatives):
+                    continue  # the bound below, before a signal is built (most long windows, most minutes)
             s = short if span == cfg.window_minutes else self._signal(span)
-            if s.voices < cfg.min_negatives / 2 or s.voices < min(_SUSPECT_RATIO, cfg.resolve_ratio) * s.floor_voices:
+            if s.voices < cfg.min_negatives / 2 or s.voices < floor_ratio * s.floor_voices:
                 continue  # most windows most minutes: neither suspect nor possibly hot (both need these)
             suspect = suspect or self._suspect(s)
             if not ready or not self._could_be_hot(s, span):
