@@ -22,7 +22,13 @@ from typing import Any, NamedTuple
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 log = logging.getLogger(__name__)
@@ -140,12 +146,21 @@ class DeliveryError(BrokerError):
     """Raised by :meth:`Producer.flush` when messages could not be delivered."""
 
 
+REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
+"""Errors that refuse one record for what it is (too large, invalid), not because Kafka is away: sending it
+again can never succeed, and waiting for Kafka to "come back" would wait forever."""
+
+
 class Producer:
     """A producer that counts every delivery failure and reports it at flush.
 
     Sends are asynchronous and batched; :meth:`flush` waits for all of them and
     raises :class:`DeliveryError` if any failed since the previous flush, so a
     caller can never mistake a failed send for a delivered one.
+
+    A send marked ``refusable`` (a dead letter: a copy kept for people to look at) that Kafka refuses for
+    what it is (:data:`REFUSED`) is counted in ``refused`` and logged as an error instead: a record that
+    cannot be dead-lettered must not look like an outage, or the caller would replay it forever.
     """
 
     def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
@@ -164,6 +179,7 @@ class Producer:
         self.sent = 0
         self.delivered = 0
         self.failed = 0
+        self.refused = 0
         self._errors: list[str] = []
 
     def send(
@@ -174,21 +190,31 @@ class Producer:
         headers: Iterable[tuple[str, bytes]] = (),
         timestamp_ms: int | None = None,
         partition: int | None = None,
+        refusable: bool = False,
     ) -> None:
+        failure = self._failure_or_refusal if refusable else self._failure
         try:
             future = self._producer.send(
                 topic, value=value, key=key, headers=list(headers), timestamp_ms=timestamp_ms, partition=partition
             )
         except KafkaError as exc:
-            self._failure(exc)
+            failure(exc)
             return
         self.sent += 1
         future.add_callback(self._success)
-        future.add_errback(self._failure)
+        future.add_errback(failure)
 
     def _success(self, _metadata: object) -> None:
         with self._lock:
             self.delivered += 1
+
+    def _failure_or_refusal(self, exc: BaseException) -> None:
+        if not isinstance(exc, REFUSED):
+            self._failure(exc)
+            return
+        with self._lock:
+            self.refused += 1
+        log.error("kafka refused a record for good, it is not kept (%s: %s)", type(exc).__name__, exc)
 
     def _failure(self, exc: BaseException) -> None:
         with self._lock:

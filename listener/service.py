@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from connectors.kafka import Batch, BrokerError, Consumer, Position, Producer
 from connectors.mention import Mention, MentionError, decode
-from connectors.publish import dlq_headers
+from connectors.publish import send_dead_letter
 from detectors import AlertEvent
 
 from .alerts import AlertSink
@@ -77,6 +77,34 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(200_000, 50, 100)
+
+
+class Backoff:
+    """How long to wait before retrying Kafka: 1 s doubling to 30 s.
+
+    It starts again from 1 s only once the listener has committed past the failure (a snapshot since) or has
+    gone ``quiet_s`` without one.  A failure that comes back after every recovery (the same record failing
+    again after each restore) must keep backing off, not retry every second forever.
+    """
+
+    def __init__(self, first_s: float = 1.0, max_s: float = 30.0, quiet_s: float = 300.0) -> None:
+        self.first_s, self.max_s, self.quiet_s = first_s, max_s, quiet_s
+        self.next_s = first_s
+        self._failed_at: float | None = None
+        self._snapshots_at_failure = 0
+
+    def failed(self, snapshots: int) -> float:
+        """A failure: the seconds to wait now."""
+        wait = self.next_s
+        self.next_s = min(2 * wait, self.max_s)
+        self._failed_at, self._snapshots_at_failure = time.monotonic(), snapshots
+        return wait
+
+    def succeeded(self, snapshots: int) -> None:
+        """A cycle went through; ``snapshots`` is the number of snapshots committed so far."""
+        if self._failed_at is not None and (snapshots > self._snapshots_at_failure
+                                            or time.monotonic() - self._failed_at >= self.quiet_s):
+            self.next_s, self._failed_at = self.first_s, None
 
 
 class Listener:
@@ -190,6 +218,10 @@ class Listener:
         self.stats.last_commit = self.stats.last_snapshot = time.time()
         self._last_snapshot = time.monotonic()
 
+    def _snapshot_if_due(self) -> None:
+        if time.monotonic() - self._last_snapshot >= self.config.listener.snapshot_interval_s:
+            self.snapshot()
+
     def step(self) -> list[AlertEvent]:
         """One poll-process-emit-commit cycle; returns the alerts it emitted."""
         batches = self.consumer.poll(timeout_ms=self.config.listener.poll_timeout_ms)
@@ -202,6 +234,9 @@ class Listener:
             # records fetched before the seek start from the committed offset: read them again from the snapshot
             batches = [b for b in batches if b.position not in restored]
         if not batches:
+            # input is idle: what was processed is still snapshotted and committed on the timer, so a crash
+            # replays at most snapshot_interval_s and outside tools see the real lag
+            self._snapshot_if_due()
             return []
         started = time.perf_counter()
         mentions: list[Mention] = []
@@ -238,8 +273,7 @@ class Listener:
             sink.flush()
         if rejected:
             self.producer.flush()
-        if time.monotonic() - self._last_snapshot >= self.config.listener.snapshot_interval_s:
-            self.snapshot()
+        self._snapshot_if_due()
         stats.consumed += sum(len(b) for b in batches)
         stats.batches += 1
         stats.alerts.update(e.status.value for e in events)
@@ -253,20 +287,20 @@ class Listener:
     def _dead_letter(self, batch: Batch, index: int, exc: MentionError) -> None:
         self.stats.dead_letters[exc.reason] += 1
         origin = f"{batch.topic}/{batch.partition}/{batch.offset(index)}"
-        self.producer.send(self.config.kafka.dlq_topic, batch.values[index] or b"", key=batch.key(index),
-                           headers=dlq_headers(exc.reason, str(exc), origin))
+        send_dead_letter(self.producer, self.config.kafka.dlq_topic, batch.values[index], batch.key(index),
+                         exc.reason, str(exc), origin)
         log.warning("dead letter %s: %s", origin, exc)
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
         """Cycle until ``stop`` is set (or ``until()`` is true); then close cleanly.
 
         A broker that stops answering (a failed delivery, commit or state read) does not end the loop:
-        the listener drops what it holds in memory, waits with exponential backoff (1 s doubling to 30 s)
+        the listener drops what it holds in memory, waits with exponential backoff (:class:`Backoff`)
         and, once Kafka answers again, restores its partitions from the last snapshot and replays from
         there — nothing half-done survives, nothing is lost, alerts keep their ids.
         """
         last_report = time.monotonic()
-        backoff = 1.0
+        backoff = Backoff()
         tune_gc()
         try:
             while not stop.is_set() and not (until and until()):
@@ -274,14 +308,13 @@ class Listener:
                     self.step()
                 except (BrokerError, TimeoutError, OSError) as exc:
                     self._degraded(exc)
-                    stop.wait(backoff)
-                    backoff = min(2 * backoff, 30.0)
+                    stop.wait(backoff.failed(self.stats.snapshots))
                     continue
                 if self.stats.degraded_since is not None and self.stats.batches > self._batches_at_error:
                     log.warning("Kafka answers again after %.0f s: resumed from the last snapshot",
                                 time.time() - self.stats.degraded_since)
                     self.stats.degraded_since = None
-                backoff = 1.0
+                backoff.succeeded(self.stats.snapshots)
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     c = self.pipeline.counters

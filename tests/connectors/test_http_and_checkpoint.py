@@ -179,20 +179,20 @@ def test_deferred_checkpoints_are_written_only_for_saves_made_before_a_flush(tmp
 def test_oversized_rejects_are_cut_to_the_message_limit() -> None:
     from connectors.kafka import KafkaSettings
     from connectors.mention import MAX_MESSAGE_BYTES
-    from connectors.publish import DETAIL_HEADER, MentionPublisher
+    from connectors.publish import TRUNCATED_HEADER, MentionPublisher
     from connectors.source import Rejected
 
-    sent: list[tuple[str, bytes, dict]] = []
+    sent: list[tuple[str, bytes, dict, bool]] = []
 
     class Recorder:
-        def send(self, topic, value, key=None, headers=()):  # type: ignore[no-untyped-def]
-            sent.append((topic, value, dict(headers)))
+        def send(self, topic, value, key=None, headers=(), refusable=False):  # type: ignore[no-untyped-def]
+            sent.append((topic, value, dict(headers), refusable))
 
     MentionPublisher(Recorder(), KafkaSettings()).reject(  # type: ignore[arg-type]
         Rejected(b"x" * (MAX_MESSAGE_BYTES * 3), "too_large", "huge", "test"))
-    ((topic, value, headers),) = sent
+    ((topic, value, headers, refusable),) = sent
     assert topic == "mentions.dlq" and len(value) == MAX_MESSAGE_BYTES
-    assert b"cut from" in headers[DETAIL_HEADER]
+    assert headers[TRUNCATED_HEADER] == str(MAX_MESSAGE_BYTES * 3).encode() and refusable
 
 
 @pytest.mark.parametrize("headers, expected", [

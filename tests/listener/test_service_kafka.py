@@ -12,7 +12,7 @@ import pytest
 
 from connectors.kafka import DeliveryError, KafkaSettings, Producer, read_all
 from connectors.mention import Mention, encode
-from connectors.publish import REASON_HEADER, MentionPublisher
+from connectors.publish import DLQ_MAX_BYTES, REASON_HEADER, TRUNCATED_HEADER, MentionPublisher
 from connectors.replay import FileReplay
 from connectors.simulator import BrandProfile, Simulation, demo_simulation
 from listener.alerts import ALERT_ID_HEADER, KafkaAlertSink, MemorySink
@@ -98,7 +98,8 @@ def test_malformed_messages_go_to_the_dlq_with_a_reason_and_do_not_stop_the_list
     assert dict(listener.stats.dead_letters) == {"invalid_json": 1, "not_utf8": 1, "missing_field": 1,
                                                  "unsupported_version": 1, "too_large": 1}
     dlq = read_all(kafka, kafka.dlq_topic, timeout_s=15)
-    assert sorted(r.value for r in dlq) == sorted(bad)
+    assert sorted(r.value for r in dlq) == sorted(b[:DLQ_MAX_BYTES] for b in bad)  # the 70,000 bytes are cut
+    assert [dict(r.headers).get(TRUNCATED_HEADER) for r in dlq].count(b"70000") == 1
     for r in dlq:
         headers = dict(r.headers)
         assert headers[REASON_HEADER] in {b"invalid_json", b"not_utf8", b"missing_field", b"unsupported_version",

@@ -1,0 +1,113 @@
+"""Faults that must never stop the pages (issue #14), each reproduced against the real embedded broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+from kafka import KafkaAdminClient
+
+from connectors.kafka import DeliveryError, KafkaSettings, Producer, read_all
+from connectors.mention import Mention, encode
+from connectors.publish import DLQ_MAX_BYTES, REASON_HEADER, TRUNCATED_HEADER
+from listener.alerts import MemorySink
+from listener.config import Config, ListenerSettings
+from listener.service import Backoff, Listener
+
+pytestmark = pytest.mark.broker
+
+T0 = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+def mentions(n: int, prefix: str = "m") -> list[Mention]:
+    return [Mention(id=f"{prefix}{i}", source="x", brand="acme", text="fine", created_at=T0 + timedelta(seconds=i))
+            for i in range(n)]
+
+
+def send(kafka: KafkaSettings, producer: Producer, items: list[Mention | bytes]) -> None:
+    for m in items:
+        producer.send(kafka.mentions_topic, m if isinstance(m, bytes) else encode(m), key=b"acme")
+    producer.flush()
+
+
+def test_a_mention_of_about_one_mib_is_dead_lettered_cut_and_the_stream_goes_on(kafka: KafkaSettings) -> None:
+    # Kafka's default limits accept a 1,048,483-byte record; its dead-letter copy with our headers did not fit
+    # the producer's request limit, and the listener took that for an outage and replayed it forever.
+    huge = orjson.dumps({**mentions(1)[0].to_dict(), "id": "huge", "text": ""})
+    huge = huge.replace(b'"text":""', b'"text":"' + b"y" * (1_048_483 - len(huge)) + b'"')
+    assert len(huge) == 1_048_483
+    good = mentions(20)
+    producer = Producer(kafka)
+    send(kafka, producer, [huge, *good])
+    listener = Listener(Config(kafka=kafka, listener=ListenerSettings(console=False, poll_timeout_ms=200)),
+                        producer, [MemorySink()])
+    deadline = time.monotonic() + 30
+    listener.run(threading.Event(), until=lambda: listener.stats.consumed >= 21 or time.monotonic() > deadline)
+    assert listener.stats.consumed == 21 and listener.stats.broker_errors == 0
+    assert listener.pipeline.counters.processed == 20
+    (dead,) = read_all(kafka, kafka.dlq_topic, timeout_s=15)
+    headers = dict(dead.headers)
+    assert headers[REASON_HEADER] == b"too_large" and headers[TRUNCATED_HEADER] == b"1048483"
+    assert dead.value == huge[:DLQ_MAX_BYTES]
+    producer.close()
+
+
+def test_a_dead_letter_kafka_refuses_is_counted_not_raised_and_other_refusals_still_raise(
+        kafka: KafkaSettings) -> None:
+    producer = Producer(kafka, max_request_size=4096)
+    producer.send(kafka.dlq_topic, b"z" * 10_000, refusable=True)
+    producer.flush()  # a dead letter that cannot be kept is not an outage
+    assert producer.refused == 1 and producer.failed == 0
+    producer.send(kafka.alerts_topic, b"z" * 10_000)
+    with pytest.raises(DeliveryError, match="MessageSizeTooLarge"):
+        producer.flush()  # anything else that cannot be delivered is never ignored
+    producer.close()
+
+
+def test_the_backoff_keeps_growing_while_the_same_failure_comes_back_after_each_recovery() -> None:
+    backoff = Backoff(first_s=1.0, max_s=30.0, quiet_s=300.0)
+    waits = []
+    for _ in range(7):
+        waits.append(backoff.failed(snapshots=4))
+        backoff.succeeded(snapshots=4)  # it restored and read again, but committed nothing past the failure
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    backoff.succeeded(snapshots=5)  # committed past it: the next failure is a new one
+    assert backoff.failed(snapshots=5) == 1
+
+
+def committed(kafka: KafkaSettings) -> dict[int, int]:
+    admin = KafkaAdminClient(bootstrap_servers=list(kafka.bootstrap_servers))
+    try:
+        offsets = admin.list_group_offsets(kafka.group_id)[kafka.group_id]
+    finally:
+        admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == kafka.mentions_topic}
+
+
+def test_what_was_processed_is_committed_on_the_timer_while_input_is_idle(kafka: KafkaSettings) -> None:
+    # After a burst, then quiet, the offsets stayed where they were: outside tools showed lag, and a crash
+    # replayed the burst (alerts re-sent, dead letters written twice).
+    config = Config(kafka=kafka, listener=ListenerSettings(console=False, poll_timeout_ms=100,
+                                                           snapshot_interval_s=2.0))
+    producer = Producer(kafka)
+    listener = Listener(config, producer, [MemorySink()])
+
+    def step_until(done: object, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done() and time.monotonic() < deadline:  # type: ignore[operator]
+            listener.step()
+
+    send(kafka, producer, mentions(30, "a"))
+    step_until(lambda: listener.stats.consumed >= 30 and listener.stats.snapshots >= 1)
+    assert listener.stats.snapshots >= 1
+    send(kafka, producer, [*mentions(10, "b"), b"{not json"])  # processed within the interval of that snapshot
+    step_until(lambda: listener.stats.consumed >= 41)
+    snapshots = listener.stats.snapshots
+    step_until(lambda: listener.stats.snapshots > snapshots, timeout_s=10.0)  # nothing more arrives
+    assert sum(committed(kafka).values()) == 41, "the idle listener did not commit what it processed"
+    listener.close()
+    producer.close()
+
