@@ -78,6 +78,11 @@ class KafkaSettings:
     def embedded(self) -> bool:
         return not self.bootstrap_servers
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic crisiswatch uses (what :func:`ensure_topics` creates when ``create_topics`` is on)."""
+        return (self.mentions_topic, self.alerts_topic, self.dlq_topic, self.state_topic)
+
     def _common(self) -> dict[str, Any]:
         if not self.bootstrap_servers:
             raise ValueError("KafkaSettings.bootstrap_servers is empty: start the embedded broker first")
@@ -341,21 +346,37 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
-    """Create the topics that do not exist yet (idempotent); the state topic compacted."""
-    admin = KafkaAdminClient(**{**settings._common(), "request_timeout_ms": int(timeout_s * 1000)})
+    """Create the topics that do not exist yet (idempotent); the state topic compacted.
+
+    The state topic is partitioned like the mentions topic: with ``settings.partitions``, or with as many
+    partitions as the mentions topic already has (a broker that auto-created it when a producer wrote first).
+    Kafka errors are raised as :class:`BrokerError` (the caller retries later).
+    """
+    try:
+        admin = KafkaAdminClient(**{**settings._common(), "request_timeout_ms": int(timeout_s * 1000)})
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach Kafka to create topics: {exc}") from exc
     try:
         existing = set(admin.list_topics())
+        state_partitions = settings.partitions
+        if settings.state_topic not in existing and settings.mentions_topic in existing:
+            (described,) = admin.describe_topics([settings.mentions_topic])
+            state_partitions = max(state_partitions, len(described["partitions"]))
         new = [
-            NewTopic(name, settings.partitions, settings.replication_factor,
+            NewTopic(name, state_partitions if name == settings.state_topic else settings.partitions,
+                     settings.replication_factor,
                      topic_configs={"cleanup.policy": "compact"} if name == settings.state_topic else {})
             for name in dict.fromkeys(topics)
             if name not in existing
         ]
         if new:
+            log.warning("creating missing topics %s", ", ".join(t.name for t in new))
             try:
                 admin.create_topics(new)
             except TopicAlreadyExistsError:
                 pass
+    except KafkaError as exc:
+        raise BrokerError(f"could not create topics: {exc}") from exc
     finally:
         admin.close()
 

@@ -54,8 +54,7 @@ def kafka_ready(config: Config) -> Iterator[Config]:
         log.info("no kafka.bootstrap_servers configured: started the embedded broker on %s", broker.bootstrap)
     try:
         if settings.create_topics:
-            ensure_topics(settings, [settings.mentions_topic, settings.alerts_topic, settings.dlq_topic,
-                                     settings.state_topic])
+            ensure_topics(settings, settings.topics)
         yield replace(config, kafka=settings)
     finally:
         if broker is not None:

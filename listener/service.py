@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from connectors.kafka import Batch, BrokerError, Consumer, Position, Producer
+from connectors.kafka import Batch, BrokerError, Consumer, Position, Producer, ensure_topics
 from connectors.mention import Mention, MentionError, decode
 from connectors.publish import send_dead_letter
 from detectors import AlertEvent
@@ -178,6 +178,9 @@ class Listener:
             self.consumer.seek_to_beginning(pos)
             log.warning("partition %s/%d: --reset-state, rebuilding from the beginning of the topic", *pos)
         wanted = [p for p in self._to_restore if p not in resets]
+        if self.config.kafka.create_topics:
+            # a broker that lost its topics (an embedded broker restarted: it keeps nothing) gets them back
+            ensure_topics(self.config.kafka, self.config.kafka.topics)
         snapshots = state.read(self.config.kafka, [p[1] for p in wanted])
         for pos in wanted:
             snap = snapshots[pos[1]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -111,3 +112,22 @@ def test_what_was_processed_is_committed_on_the_timer_while_input_is_idle(kafka:
     listener.close()
     producer.close()
 
+
+
+def test_a_listener_whose_broker_lost_the_topics_recreates_them_and_goes_on(kafka: KafkaSettings) -> None:
+    # An embedded broker that restarts keeps nothing; the listener's next restore read a state topic that no
+    # longer existed and died ("topic 'crisiswatch.state' has no partition 0").  Here the state topic is
+    # missing from the start, which is the same restore against the same empty broker.
+    kafka = replace(kafka, state_topic=f"{kafka.state_topic}-lost", dlq_topic=f"{kafka.dlq_topic}-lost")
+    producer = Producer(kafka)
+    send(kafka, producer, [*mentions(10), b"{not json"])
+    listener = Listener(Config(kafka=kafka, listener=ListenerSettings(console=False, poll_timeout_ms=200)),
+                        producer, [MemorySink()])
+    deadline = time.monotonic() + 30
+    while listener.stats.consumed < 11 and time.monotonic() < deadline:
+        listener.step()
+    listener.close()
+    assert listener.pipeline.counters.processed == 10
+    assert len(read_all(kafka, kafka.dlq_topic, timeout_s=15)) == 1
+    assert read_all(kafka, kafka.state_topic, timeout_s=15), "no snapshot was written"
+    producer.close()
