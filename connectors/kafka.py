@@ -23,11 +23,13 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
+    CorruptRecordError,
     InvalidRecordError,
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     TopicAlreadyExistsError,
+    UnsupportedCodecError,
 )
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -150,6 +152,21 @@ class BrokerError(RuntimeError):
 class DeliveryError(BrokerError):
     """Raised by :meth:`Producer.flush` when messages could not be delivered."""
 
+
+class UndecodableError(RuntimeError):
+    """A poll met records the client cannot decode (a codec it lacks, a corrupt batch): bad input, not an
+    outage.  :meth:`Consumer.skip_undecodable` moves past them."""
+
+
+class Skipped(NamedTuple):
+    """Records :meth:`Consumer.skip_undecodable` moved past: offsets ``first`` to ``next_offset - 1``."""
+
+    position: Position
+    first: int
+    next_offset: int
+
+
+UNDECODABLE = (UnsupportedCodecError, CorruptRecordError)
 
 REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
 """Errors that refuse one record for what it is (too large, invalid), not because Kafka is away: sending it
@@ -274,14 +291,51 @@ class Consumer:
         opts.update(overrides)
         self._consumer = KafkaConsumer(**opts)
         self._consumer.subscribe(list(topics), listener=_Rebalance(on_assign, on_revoke))
+        self._settings = settings
 
     def poll(self, timeout_ms: int = 500, max_records: int | None = None) -> list[Batch]:
         """One poll: a batch per partition, records in offset order."""
         try:
             batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except UNDECODABLE as exc:
+            raise UndecodableError(f"{type(exc).__name__}: {exc}") from exc
         except KafkaError as exc:
             raise BrokerError(f"poll failed: {exc}") from exc
         return [Batch(tp.topic, tp.partition, records) for tp, records in batches.items() if records]
+
+    def skip_undecodable(self) -> list[Skipped]:
+        """Find the owned partitions whose next records cannot be decoded and seek past them.
+
+        The client reads a whole record batch at a time and cannot say which partition failed, nor where the
+        batch ends without decoding it.  A probe consumer outside the group tries each partition at its
+        position; for one that fails, it finds the first offset after it that decodes (doubling, then
+        bisecting: about 2·log2(batch size) fetches) and this consumer seeks there.  Should two undecodable
+        batches lie close together, the records between them may be skipped with them: the skipped range is
+        returned either way, for the caller to record.
+        """
+        probe = KafkaConsumer(**self._settings._common(), group_id=None, enable_auto_commit=False,
+                              auto_offset_reset="earliest", fetch_max_wait_ms=50)
+        skipped: list[Skipped] = []
+        try:
+            for tp in self._consumer.assignment():
+                first = self._consumer.position(tp)
+                probe.assign([tp])
+                if _decodes(probe, tp, first):
+                    continue
+                bad, step = first, 1
+                while not _decodes(probe, tp, first + step):
+                    bad, step = first + step, 2 * step
+                good = first + step
+                while good - bad > 1:
+                    mid = (good + bad) // 2
+                    bad, good = (bad, mid) if _decodes(probe, tp, mid) else (mid, good)
+                self._consumer.seek(tp, good)
+                skipped.append(Skipped((tp.topic, tp.partition), first, good))
+        except KafkaError as exc:
+            raise BrokerError(f"looking for undecodable records failed: {exc}") from exc
+        finally:
+            probe.close()
+        return skipped
 
     def poll_raw(self, timeout_ms: int = 500, max_records: int | None = None) -> int:
         """Poll and return only the number of records (for the raw-consumption benchmark)."""
@@ -325,6 +379,18 @@ class Consumer:
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+def _decodes(probe: KafkaConsumer, tp: TopicPartition, offset: int, empty_polls: int = 4) -> bool:
+    """Does the record at ``offset`` decode?  A partition's end (nothing comes back) counts as yes."""
+    probe.seek(tp, offset)
+    for _ in range(empty_polls):
+        try:
+            if probe.poll(timeout_ms=250, max_records=1):
+                return True
+        except UNDECODABLE:
+            return False
+    return True
 
 
 class _Rebalance(ConsumerRebalanceListener):

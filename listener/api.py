@@ -6,7 +6,8 @@ default; bind it to loopback or put it behind a TLS proxy), and every
 endpoint but ``/healthz`` requires ``Authorization: Bearer <token>`` with the
 token from the environment variable named by ``[oncall] token_env``::
 
-    GET    /healthz                      {"status": "ok"}            (no token)
+    GET    /healthz                      {"status": "ok"}            (no token; 503 with the reason while
+                                                                  the outbox cannot be written)
     GET    /crises[?open=1]              {"crises": [...], "summary": {...}}
     POST   /crises/<crisis id>/ack       {"by": "Ana", "note": "on it"}  -> the crisis with its response times
     GET    /silences                     {"silences": [...]}  (active ones)
@@ -15,7 +16,10 @@ token from the environment variable named by ``[oncall] token_env``::
     DELETE /silences/<id>                expire it now
 
 Errors answer ``{"error": "..."}`` with 400 (bad request, says what is
-wrong), 401 (no or wrong token), 404 (unknown crisis or silence) or 413.
+wrong: a silence lasts at most 30 days and names a known brand or route),
+401 (no or wrong token), 404 (unknown crisis or silence), 409 (the crisis
+was resolved before anyone acknowledged it), 413, or 503 (the database is
+locked or the disk full: nothing was saved, try again).
 The state lives in the outbox database: an acknowledgement made here is
 announced by the notify loop within a second.
 """
@@ -25,9 +29,10 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,11 +40,15 @@ from typing import Any
 import orjson
 
 from .config import ConfigError, OnCallSettings
-from .oncall import OnCallStore, UnknownCrisis
+from .oncall import AlreadyResolved, OnCallStore, UnknownCrisis, database_error, silence_minutes
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024
+
+Health = Callable[[], tuple[bool, dict[str, Any]]]
+"""(healthy, the JSON body of ``/healthz``): the notify loop's :meth:`OutboxHealth.check
+<listener.notify.OutboxHealth.check>`."""
 
 
 def parse_listen(value: str, key: str = "oncall.http_listen") -> tuple[str, int]:
@@ -55,7 +64,7 @@ class _Error(Exception):
         self.status = status
 
 
-def _handler(store: OnCallStore, token: str) -> type[BaseHTTPRequestHandler]:
+def _handler(store: OnCallStore, token: str, health: Health | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "crisiswatch"
         sys_version = ""
@@ -78,7 +87,8 @@ def _handler(store: OnCallStore, token: str) -> type[BaseHTTPRequestHandler]:
                 url = urllib.parse.urlsplit(self.path)
                 parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/") if p]
                 if parts == ["healthz"] and method == "GET":
-                    return self._answer(200, {"status": "ok"})
+                    ok, doc = health() if health else (True, {"status": "ok"})
+                    return self._answer(200 if ok else 503, doc)
                 given = self.headers.get("Authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                     raise _Error(401, "missing or wrong token: send Authorization: Bearer <token>")
@@ -88,8 +98,12 @@ def _handler(store: OnCallStore, token: str) -> type[BaseHTTPRequestHandler]:
                 self._answer(err.status, {"error": str(err)})
             except UnknownCrisis as err:
                 self._answer(404, {"error": str(err).strip("'\"")})
+            except AlreadyResolved as err:
+                self._answer(409, {"error": str(err)})
             except ValueError as err:
                 self._answer(400, {"error": str(err)})
+            except sqlite3.OperationalError as err:
+                self._answer(503, {"error": database_error(err)})
 
         def _body(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length") or 0)
@@ -114,9 +128,7 @@ def _handler(store: OnCallStore, token: str) -> type[BaseHTTPRequestHandler]:
                 return 200, {"silences": store.silences()}
             if parts == ["silences"] and method == "POST":
                 body = self._body()
-                minutes = body.get("minutes")
-                if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
-                    raise ValueError("minutes must be a positive number: how long the silence lasts")
+                minutes = silence_minutes(body.get("minutes"), "minutes")
                 now = store.clock()
                 sid = store.add_silence(str(body.get("brand") or ""), str(body.get("route") or ""), now,
                                         now + minutes * 60, str(body.get("by") or ""), str(body.get("comment") or ""),
@@ -165,6 +177,8 @@ def serve_in_thread(address: tuple[str, int], handler: type[BaseHTTPRequestHandl
         server.server_close()
 
 
-def serving(store: OnCallStore, listen: str, token: str) -> contextlib.AbstractContextManager[tuple[str, int]]:
-    """Serve the on-call API in a thread for the duration of the block; yields the bound (host, port)."""
-    return serve_in_thread(parse_listen(listen), _handler(store, token), "on-call API")
+def serving(store: OnCallStore, listen: str, token: str,
+            health: Health | None = None) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """Serve the on-call API in a thread for the duration of the block; yields the bound (host, port).
+    ``/healthz`` answers what ``health`` says (200 or 503 with its body)."""
+    return serve_in_thread(parse_listen(listen), _handler(store, token, health), "on-call API")

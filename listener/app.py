@@ -31,9 +31,9 @@ from connectors.source import Rejected, Source, SourceContext, paced
 
 from .alerts import AlertSink, ConsoleSink, HistorySink, KafkaAlertSink, MemorySink
 from .broker import EmbeddedBroker
-from .config import Config, ConfigError, ListenerSettings
+from .config import Config, ConfigError, Fatal, ListenerSettings
 from .api import api_token, parse_listen, serving
-from .notify import Notify, OnCallStack
+from .notify import Notify, OnCallStack, OutboxHealth
 from .service import Listener
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,14 @@ def build_sinks(config: Config, producer: Producer, console: TextIO | None = Non
 
 
 def run_notify(config: Config, stack: OnCallStack, stop: threading.Event,
-               until: Callable[[], bool] | None = None) -> Notify:
-    """The notify role in the foreground (with its HTTP API when configured) until ``stop`` is set."""
+               until: Callable[[], bool] | None = None, health: OutboxHealth | None = None) -> Notify:
+    """The notify role in the foreground (with its HTTP API when configured, whose ``/healthz`` is ``health``)
+    until ``stop`` is set; raises :class:`OutboxUnavailable <listener.notify.OutboxUnavailable>` when it
+    cannot go on."""
     token = api_token(config.oncall, os.environ) if config.oncall.http_listen else ""
     producer = Producer(config.kafka)
-    notify = Notify(config, stack, producer)
-    api = serving(stack.store, config.oncall.http_listen, token) if token else nullcontext()
+    notify = Notify(config, stack, producer, health=health)
+    api = serving(stack.store, config.oncall.http_listen, token, notify.health.check) if token else nullcontext()
     try:
         with api:
             notify.run(stop, until)
@@ -87,40 +89,56 @@ def run_notify(config: Config, stack: OnCallStack, stop: threading.Event,
 
 
 @contextmanager
-def notifying(config: Config, stack: OnCallStack | None) -> Iterator[None]:
-    """Run the notify role in a thread for the duration of the block (``crisiswatch run``)."""
+def notifying(config: Config, stack: OnCallStack | None, service_stop: threading.Event) -> Iterator[OutboxHealth | None]:
+    """Run the notify role in a thread for the duration of the block (``crisiswatch run``); yields its outbox
+    health (for the listener's ``/healthz`` and ``/metrics``), None when nothing is configured to notify.
+
+    The notify thread is what pages people, so its death ends the service: it sets ``service_stop`` and the
+    block raises :class:`~listener.config.Fatal`, so the process exits non-zero with the reason — never a
+    listener that goes on detecting crises nobody is told about.
+    """
     if stack is None:
-        yield
+        yield None
         return
     stop = threading.Event()
+    health = OutboxHealth(str(stack.outbox.path), config.outbox.max_unavailable_s)
     errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            run_notify(config, stack, stop)
+            run_notify(config, stack, stop, health=health)
         except BaseException as exc:  # reported below, never swallowed
-            log.exception("the notify role failed")
+            if isinstance(exc, Fatal):
+                log.critical("%s", exc)
+            else:
+                log.exception("the notify role failed")
             errors.append(exc)
+            service_stop.set()
 
     thread = threading.Thread(target=target, name="notify", daemon=True)
     thread.start()
     try:
-        yield
+        yield health
     finally:
         stop.set()
         thread.join(timeout=60)
-    if errors:
+    if errors and isinstance(errors[0], Fatal):
         raise errors[0]
+    if errors:
+        raise Fatal(f"the notify role failed ({type(errors[0]).__name__}: {errors[0]}): stopping the service so "
+                    "that its supervisor restarts it") from errors[0]
 
 
-def listen(config: Config, listener: Listener, stop: threading.Event) -> None:
-    """Run the listener until ``stop``, with ``/metrics`` and ``/healthz`` when ``metrics_listen`` is set."""
+def listen(config: Config, listener: Listener, stop: threading.Event, notify: OutboxHealth | None = None) -> None:
+    """Run the listener until ``stop``, with ``/metrics`` and ``/healthz`` when ``metrics_listen`` is set
+    (covering the notify role too when it runs in the same process: ``notify``)."""
     if not config.listener.metrics_listen:
         listener.run(stop)
         return
     from .metrics import serving as serving_metrics
 
-    with serving_metrics(listener, parse_listen(config.listener.metrics_listen, "listener.metrics_listen")):
+    with serving_metrics(listener, parse_listen(config.listener.metrics_listen, "listener.metrics_listen"),
+                         notify=notify):
         listener.run(stop)
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Sequence
 
-from connectors.brands import BrandConfigError
+from connectors.brands import BrandConfigError, rules_from_config
 from connectors.registry import SourceConfigError
 
-from .config import Config, ConfigError, load
+from .config import Config, ConfigError, Fatal, load
 from .notifiers.base import NotifierConfigError
 
 
@@ -78,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not sources:
         logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
     stop_on_signals(stop)
-    with kafka_ready(config) as config, notifying(config, stack):
+    with kafka_ready(config) as config, notifying(config, stack, stop) as notify:
         producer = Producer(config.kafka)
         feeder = threading.Thread(target=ingest, args=(config, stop, sources),
                                   kwargs={"producer": producer, "checkpoints": ctx.checkpoints},
@@ -86,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         feeder.start()
         try:
             listen(config, Listener(config, producer, build_sinks(config, producer), reset_state=args.reset_state),
-                   stop)
+                   stop, notify)
         finally:
             stop.set()
             feeder.join(timeout=10)
@@ -173,28 +174,25 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def _minutes(text: str) -> float:
-    """``90``, ``90m``, ``2h``, ``1d`` as minutes (the CLI's durations)."""
+    """``90``, ``90m``, ``2h``, ``1d`` as minutes (the CLI's durations; the command checks the range)."""
     units = {"m": 1, "h": 60, "d": 1440}
     text = text.strip().lower()
     number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
     try:
-        value = float(number) * unit
+        return float(number) * unit
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 90m, 2h or 1d") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("a duration must be positive")
-    return value
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
     """Acknowledge a crisis: stops its escalation and tells everyone notified who took it."""
-    from .oncall import UnknownCrisis
+    from .oncall import AlreadyResolved, UnknownCrisis
     from .notify import open_store
 
     store = open_store(_config(args))
     try:
         c = store.acknowledge(args.crisis_id, args.by, args.note or "")
-    except (UnknownCrisis, ValueError) as exc:
+    except (UnknownCrisis, AlreadyResolved, ValueError) as exc:
         print(f"crisiswatch ack: {str(exc).strip(chr(34) + chr(39))}", file=sys.stderr)
         return 1
     if c["acked_by"] != args.by.strip():
@@ -211,24 +209,33 @@ def cmd_silence(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from .notify import open_store
+    from .oncall import silence_minutes
+    from .routing import Router, routes_from_config
 
-    store = open_store(_config(args))
+    config = _config(args)
+    store = open_store(config)
 
     def stamp(t: float) -> str:
-        return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        """A silence stored by an older version may end past year 9999: listed, not a crash hiding the others."""
+        try:
+            return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        except (OverflowError, ValueError, OSError):
+            return "far future"
 
     if args.action == "add":
         if not args.brand and not args.route:
             raise ConfigError("say what to mute: --brand NAME and/or --route NAME")
+        receivers = [str(t.get("name")) for t in config.receivers]
+        store.know(Router(routes_from_config(config.routes, receivers), receivers),
+                   (rule.name for rule in rules_from_config(config.brands)))
         now = time.time()
         try:
-            sid = store.add_silence(args.brand or "", args.route or "", now, now + args.duration * 60, args.by,
-                                    args.comment, "cli")
+            ends = now + silence_minutes(args.duration, "--for") * 60
+            sid = store.add_silence(args.brand or "", args.route or "", now, ends, args.by, args.comment, "cli")
         except ValueError as exc:
             print(f"crisiswatch silence: {exc}", file=sys.stderr)
             return 1
-        print(f"silence {sid}: {args.brand or 'every brand'} on {args.route or 'every route'} until "
-              f"{stamp(now + args.duration * 60)}")
+        print(f"silence {sid}: {args.brand or 'every brand'} on {args.route or 'every route'} until {stamp(ends)}")
         return 0
     if args.action == "expire":
         if args.id is None:
@@ -474,6 +481,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, SourceConfigError, BrandConfigError, NotifierConfigError) as exc:
         print(f"crisiswatch: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Fatal as exc:
+        print(f"crisiswatch: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as exc:  # a full disk, a lock held past the busy timeout
+        from .oncall import database_error
+
+        print(f"crisiswatch {args.command}: {database_error(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

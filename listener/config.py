@@ -39,6 +39,11 @@ class ConfigError(ValueError):
     """Bad configuration: the message names the key and the fix."""
 
 
+class Fatal(RuntimeError):
+    """The service cannot go on: the process exits with status 1 and this one-line reason, so that its
+    supervisor restarts it (a half-alive process looks healthy and pages nobody)."""
+
+
 @dataclass(frozen=True)
 class ListenerSettings:
     poll_timeout_ms: int = 500
@@ -259,7 +264,8 @@ _POSITIVE = {
                  "share_dispersion", "resolve_ratio", "cusum_ratio", "response_minutes", "terms",
                  "background_mentions", "max_holdback_minutes", "theme_min_voices"),
     "oncall": ("ack_target_minutes",),
-    "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s"),
+    "outbox": ("backoff_s", "max_backoff_s", "give_up_after_s", "rate_per_minute", "poll_s", "busy_timeout_s",
+               "max_unavailable_s"),
     "detector.baseline": ("overall_halflife_minutes", "daily_halflife_minutes", "weekly_halflife_minutes",
                           "mature_minutes", "clip_sigmas", "prior_mentions", "share_prior_mentions",
                           "share_halflife_mentions"),
@@ -315,6 +321,10 @@ def _check(obj: Any, where: str) -> None:
                               f"({obj.trigger_minutes})")
         if list(obj.severity_ratios) != sorted(obj.severity_ratios):
             raise ConfigError("detector.severity_ratios must be increasing, e.g. [3.0, 6.0, 12.0]")
+    if where == "outbox" and obj.max_unavailable_s <= obj.busy_timeout_s:
+        raise ConfigError(f"outbox.max_unavailable_s ({obj.max_unavailable_s:g}) must be longer than "
+                          f"outbox.busy_timeout_s ({obj.busy_timeout_s:g}): it bounds the whole outage, each failed "
+                          "write waits the busy timeout; e.g. max_unavailable_s = 300")
     if where == "listener" and obj.snapshot_interval_s < 0:
         raise ConfigError(f"listener.snapshot_interval_s must be >= 0, got {obj.snapshot_interval_s}")
     if where == "listener" and obj.max_future_minutes < 0:

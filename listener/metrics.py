@@ -29,6 +29,11 @@ with a JSON body saying which: *live* = the loop polled within
 ``stale_after_s`` (a hung loop or a broker that stopped answering fails it);
 *ready* = it owns at least one partition and Kafka answers (not degraded).  Lag is reported, not judged: a
 backlog after an outage is work to do, not a failure.
+
+Under ``crisiswatch run`` the notify role shares the process, so both cover it
+too: ``/healthz`` is also 503 while notify cannot write its outbox (body
+``notify``: the reason and for how long), and ``/metrics`` adds
+``outbox_unavailable`` (1 meanwhile, else 0) and ``outbox_write_errors_total``.
 """
 
 from __future__ import annotations
@@ -50,14 +55,16 @@ from detectors.lifecycle import Phase
 from .api import serve_in_thread
 
 if TYPE_CHECKING:
+    from .notify import OutboxHealth
     from .service import Listener
 
 log = logging.getLogger(__name__)
 
 
 class ListenerCollector:
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Listener, notify: OutboxHealth | None = None) -> None:
         self.listener = listener
+        self.notify = notify
 
     def collect(self) -> Iterator[Any]:
         stats, pipeline = self.listener.stats, self.listener.pipeline
@@ -112,10 +119,17 @@ class ListenerCollector:
             if value is not None:
                 yield GaugeMetricFamily(f"crisiswatch_{name}_timestamp_seconds",
                                         f"Wall-clock time of the {name.replace('_', ' ')}.", value=value)
+        if self.notify is not None:
+            yield GaugeMetricFamily("crisiswatch_outbox_unavailable",
+                                    "1 while notify cannot write its outbox (nothing is sent), else 0.",
+                                    value=int(self.notify.since is not None))
+            yield counter("outbox_write_errors", "Notify cycles that failed to write the outbox (then retried).",
+                          self.notify.errors)
 
 
-def health(listener: Listener, stale_after_s: float = 60.0, now: float | None = None) -> tuple[bool, dict[str, Any]]:
-    """(healthy, the JSON body of ``/healthz``)."""
+def health(listener: Listener, stale_after_s: float = 60.0, now: float | None = None,
+           notify: OutboxHealth | None = None) -> tuple[bool, dict[str, Any]]:
+    """(healthy, the JSON body of ``/healthz``); ``notify``: the notify role in the same process."""
     stats = listener.stats
     now = time.time() if now is None else now
     poll_age = None if stats.last_poll is None else now - stats.last_poll
@@ -133,14 +147,20 @@ def health(listener: Listener, stale_after_s: float = 60.0, now: float | None = 
         "degraded_for_s": round(now - stats.degraded_since, 1) if degraded else None,
         "last_snapshot_age_s": None if stats.last_snapshot is None else round(now - stats.last_snapshot, 1),
     }
-    return live and ready, body
+    if notify is None:
+        return live and ready, body
+    notify_ok, body["notify"] = notify.check()
+    if live and ready and not notify_ok:
+        body["status"] = body["notify"]["status"]
+    return live and ready and notify_ok, body
 
 
 @contextmanager
-def serving(listener: Listener, address: tuple[str, int], stale_after_s: float = 60.0) -> Iterator[tuple[str, int]]:
+def serving(listener: Listener, address: tuple[str, int], stale_after_s: float = 60.0,
+            notify: OutboxHealth | None = None) -> Iterator[tuple[str, int]]:
     """Serve ``/metrics`` and ``/healthz`` in a thread for the block; yields the bound (host, port)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ListenerCollector(listener))  # type: ignore[arg-type]
+    registry.register(ListenerCollector(listener, notify))  # type: ignore[arg-type]
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt: str, *args: Any) -> None:
@@ -151,7 +171,7 @@ def serving(listener: Listener, address: tuple[str, int], stale_after_s: float =
             if path == "/metrics":
                 status, body, kind = 200, generate_latest(registry), "text/plain; version=0.0.4; charset=utf-8"
             elif path == "/healthz":
-                ok, doc = health(listener, stale_after_s)
+                ok, doc = health(listener, stale_after_s, notify=notify)
                 status, body, kind = (200 if ok else 503), orjson.dumps(doc), "application/json"
             else:
                 status, body, kind = 404, b'{"error": "try /metrics or /healthz"}', "application/json"

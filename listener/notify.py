@@ -18,6 +18,14 @@ notify`` process (its own consumer group) turns them into notices:
 A second notify process on the same outbox refuses to start (a lock file
 next to the database): two dispatchers would send every notice twice.
 ``crisiswatch run`` runs this role in a thread next to the listener.
+
+When the outbox cannot be written (another process holds SQLite's lock past
+``[outbox] busy_timeout_s``, the disk is full) nothing can be sent — a notice
+sent but not recorded would go out again — so the loop keeps the batch in hand
+uncommitted, retries with backoff and says so (:class:`OutboxHealth`: one log
+line when it starts and one when it ends, ``/healthz`` 503).  Past ``[outbox]
+max_unavailable_s`` it raises :class:`OutboxUnavailable`: the process exits
+non-zero for its supervisor to restart it, rather than page nobody.
 """
 
 from __future__ import annotations
@@ -25,11 +33,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -37,11 +46,12 @@ from typing import Any
 
 import orjson
 
-from connectors.kafka import BrokerError, Consumer, Producer
-from connectors.publish import dlq_headers
+from connectors.kafka import BrokerError, Consumer, Position, Producer
+from connectors.brands import rules_from_config
+from connectors.publish import send_dead_letter
 from detectors import AlertEvent
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, Fatal
 from .notifiers.action import build_actions
 from .notifiers.base import Notifier
 from .notifiers.registry import build_notifiers
@@ -93,7 +103,8 @@ def open_store(config: Config, clock: Callable[[], float] = time.time) -> OnCall
     if not config.outbox.path:
         raise ConfigError("[outbox] path is not set: it names the SQLite file that holds the crises, e.g. "
                           "path = \"/data/outbox.db\"")
-    return OnCallStore(Outbox(config.outbox.path, clock=clock), config.oncall.ack_target_minutes)
+    return OnCallStore(Outbox(config.outbox.path, clock, config.outbox.busy_timeout_s),
+                       config.oncall.ack_target_minutes)
 
 
 @dataclass
@@ -122,9 +133,11 @@ def build_oncall(config: Config, env: Mapping[str, str] | None = None,
     actions = build_actions(config.actions, env)
     router = Router(routes_from_config(config.routes, list(notifiers)), list(notifiers))
     silences = silences_from_config(config.silences)
-    store = OnCallStore(Outbox(config.outbox.path, clock=clock), config.oncall.ack_target_minutes)
+    store = OnCallStore(Outbox(config.outbox.path, clock, config.outbox.busy_timeout_s),
+                        config.oncall.ack_target_minutes)
     store.replace_config_silences(silences)
     engine = OnCall(store, router, list(actions.values()), clock)
+    store.know(router, (rule.name for rule in rules_from_config(config.brands)))  # silences via the API too
     dispatcher = Dispatcher(store.outbox, {**notifiers, **actions}, config.outbox, clock=clock, decorate=store.view)
     return OnCallStack(store, engine, dispatcher)
 
@@ -150,21 +163,109 @@ def single_instance(outbox_path: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+class OutboxUnavailable(Fatal):
+    """The outbox could not be written for longer than ``[outbox] max_unavailable_s``."""
+
+
+class OutboxHealth:
+    """Whether notify can write its outbox, and how long to wait before trying again.
+
+    Written by the notify loop, read by ``/healthz`` and ``/metrics`` from their own threads (plain
+    attributes, read once each: safe under the GIL).  Waits double from 1 s to 10 s, never past the
+    moment the outage reaches ``max_unavailable_s``, so the process exits on time.
+    """
+
+    def __init__(self, path: str, max_unavailable_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.max_unavailable_s = max_unavailable_s
+        self.clock = clock
+        self.since: float | None = None
+        """When the current outage began (``clock`` time); None while the outbox can be written."""
+        self.reason = ""
+        self.failures = 0
+        """Failed attempts in the current outage."""
+        self.errors = 0
+        """Failed attempts since the start (the metric)."""
+        self._next_wait = 1.0
+
+    def failed(self, exc: sqlite3.OperationalError) -> float:
+        """A write failed: the seconds to wait before the next attempt.  Logged once per outage; raises
+        :class:`OutboxUnavailable` once the outage has lasted ``max_unavailable_s``."""
+        now = self.clock()
+        self.errors += 1
+        self.failures += 1
+        self.reason = str(exc)
+        if self.since is None:
+            self.since = now
+            log.error("the outbox %s cannot be written (%s): no notice goes out until it can; retrying, and "
+                      "exiting if this lasts %g s ([outbox] max_unavailable_s)", self.path, exc,
+                      self.max_unavailable_s)
+        left = self.since + self.max_unavailable_s - now
+        if left <= 0:
+            raise OutboxUnavailable(f"the outbox {self.path} could not be written for {now - self.since:.0f} s "
+                                    f"({exc}), the limit set by [outbox] max_unavailable_s = "
+                                    f"{self.max_unavailable_s:g}: exiting so that a supervisor restarts it")
+        wait, self._next_wait = self._next_wait, min(2 * self._next_wait, 10.0)
+        return min(wait, left)
+
+    def ok(self) -> None:
+        """A step went through: the outage, if any, is over (logged once)."""
+        if self.since is not None:
+            log.warning("the outbox %s can be written again after %.1f s and %d failed attempts: delivery goes on",
+                        self.path, self.clock() - self.since, self.failures)
+        self.since, self.failures, self.reason, self._next_wait = None, 0, "", 1.0
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, the JSON body of ``/healthz``)."""
+        since = self.since
+        if since is None:
+            return True, {"status": "ok"}
+        return False, {"status": "outbox unavailable",
+                       "reason": f"the outbox {self.path} cannot be written: {self.reason}; nothing is sent",
+                       "unavailable_for_s": round(self.clock() - since, 1), "failures": self.failures,
+                       "exit_after_s": self.max_unavailable_s}
+
+
 class Notify:
     """One notify process: alerts topic → on-call engine → outbox → notifiers (see module docstring)."""
 
     def __init__(self, config: Config, stack: OnCallStack, producer: Producer,
-                 consumer_factory: Callable[..., Consumer] = Consumer) -> None:
+                 consumer_factory: Callable[..., Consumer] = Consumer, health: OutboxHealth | None = None) -> None:
         self.config = config
         self.stack = stack
         self.producer = producer
         self.consumer = consumer_factory(config.kafka, [config.kafka.alerts_topic], group_id=config.oncall.group_id)
+        self.health = health or OutboxHealth(str(stack.outbox.path), config.outbox.max_unavailable_s)
         self.events = 0
         self.broker_errors = 0
         self.dead_letters: Counter[str] = Counter()
+        self._kafka_backoff = 1.0
+        self._held: tuple[list[AlertEvent], dict[Position, int]] | None = None
+        """Alert events polled but not yet in the outbox, with the offsets to commit once they are."""
 
     def step(self, timeout_ms: int | None = None) -> int:
-        """Poll, handle, commit, tick, dispatch; returns the alert events taken."""
+        """Poll, handle, commit, tick, dispatch; returns the alert events taken.
+
+        Events the outbox could not take (any exception from :meth:`OnCall.handle`) stay in hand, their
+        offsets uncommitted, and are handled at the next step before anything new is polled: nothing is lost
+        or committed past.  (An outage longer than kafka ``max_poll_interval_ms`` costs a rebalance: they are
+        read again from the committed offset and recognised as replays.)
+        """
+        if self._held is None:
+            self._held = self._poll(timeout_ms)
+            if self.dead_letters:
+                self.producer.flush()
+        events, offsets = self._held
+        self.stack.engine.handle(events)
+        self._held = None
+        self.consumer.commit(offsets)
+        self.events += len(events)
+        self.stack.engine.tick()
+        self.stack.dispatcher.run_once()
+        return len(events)
+
+    def _poll(self, timeout_ms: int | None) -> tuple[list[AlertEvent], dict[Position, int]]:
+        """The alert events of one poll and the offsets that follow them; what cannot be read is dead-lettered."""
         batches = self.consumer.poll(timeout_ms=self.config.listener.poll_timeout_ms if timeout_ms is None
                                      else timeout_ms)
         events: list[AlertEvent] = []
@@ -176,38 +277,43 @@ class Notify:
                     origin = f"{batch.topic}/{batch.partition}/{batch.offset(i)}"
                     reason = f"bad_alert_event: {type(exc).__name__}: {exc}"[:300]
                     self.dead_letters["bad_alert_event"] += 1
-                    self.producer.send(self.config.kafka.dlq_topic, value or b"", key=batch.key(i),
-                                       headers=dlq_headers("bad_alert_event", reason, origin))
+                    send_dead_letter(self.producer, self.config.kafka.dlq_topic, value, batch.key(i),
+                                     "bad_alert_event", reason, origin)
                     log.error("alert event %s cannot be read (%s): sent to %s", origin, reason,
                               self.config.kafka.dlq_topic)
-        if self.dead_letters:
-            self.producer.flush()
-        self.stack.engine.handle(events)
-        self.consumer.commit({b.position: b.next_offset for b in batches})
-        self.events += len(events)
-        self.stack.engine.tick()
-        self.stack.dispatcher.run_once()
-        return len(events)
+        return events, {b.position: b.next_offset for b in batches}
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
         """Step until ``stop``.  Kafka failing (a poll, commit or dead-letter delivery) does not end it: what
         was handled is already in the outbox, events read again later are recognised as replays, so it waits
-        with backoff and goes on — dispatching what is due from the outbox meanwhile."""
-        backoff = 1.0
+        with backoff and goes on — dispatching what is due from the outbox meanwhile.  The outbox failing to
+        be written does not end it either, up to ``[outbox] max_unavailable_s`` (:class:`OutboxHealth`)."""
         with single_instance(str(self.stack.outbox.path)):
             try:
                 while not stop.is_set() and not (until and until()):
                     try:
-                        self.step()
-                        backoff = 1.0
-                    except BrokerError as exc:
-                        self.broker_errors += 1
-                        log.error("Kafka unavailable (%s); notices already in the outbox still go out; retrying "
-                                  "in %.0f s", exc, backoff)
-                        self.stack.engine.tick()
+                        wait = self._cycle()
+                        self.health.ok()
+                    except sqlite3.OperationalError as exc:  # locked, disk full, I/O error
+                        wait = self.health.failed(exc)
+                    stop.wait(wait)
+                if self.health.since is None:  # else what is due stays in the outbox for the next start
+                    with suppress(sqlite3.OperationalError):  # ditto if the outbox has just become unwritable
                         self.stack.dispatcher.run_once()
-                        stop.wait(backoff)
-                        backoff = min(2 * backoff, 30.0)
-                self.stack.dispatcher.run_once()
             finally:
                 self.consumer.close()
+
+    def _cycle(self) -> float:
+        """A step — or, while Kafka fails, a tick and a dispatch round; the seconds to wait before the next."""
+        try:
+            self.step()
+        except BrokerError as exc:
+            self.broker_errors += 1
+            wait, self._kafka_backoff = self._kafka_backoff, min(2 * self._kafka_backoff, 30.0)
+            log.error("Kafka unavailable (%s); notices already in the outbox still go out; retrying in %.0f s",
+                      exc, wait)
+            self.stack.engine.tick()
+            self.stack.dispatcher.run_once()
+            return wait
+        self._kafka_backoff = 1.0
+        return 0.0

@@ -105,12 +105,12 @@ class Outbox:
     """The SQLite database in the data directory: deliveries here, the on-call state in
     :mod:`listener.oncall` (same file, same transactions)."""
 
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
@@ -124,7 +124,8 @@ class Outbox:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back after "database or disk is full"
+                    self._db.execute("ROLLBACK")
                 raise
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -210,6 +211,12 @@ class DispatchSettings:
     rate_per_minute: float = 30.0
     """At most this many sends a minute to one receiver."""
     poll_s: float = 1.0
+    busy_timeout_s: float = 30.0
+    """How long one write waits for another process's lock on the database (``crisiswatch ack``, a backup)
+    before it fails with "database is locked" and is retried."""
+    max_unavailable_s: float = 300.0
+    """How long notify may go on failing to write the database (locked, disk full) before it exits non-zero
+    so that its supervisor restarts it; meanwhile it retries and ``/healthz`` answers 503."""
 
 
 class Dispatcher:
@@ -230,12 +237,21 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng or random.Random()
         self._next_send: dict[str, float] = {}
+        self._unrecorded: list[Delivery] = []
+        """Taken by their receivers, not yet marked delivered (the outbox could not be written)."""
         self.sent = 0
         self.failed = 0
         self.dead = 0
 
     def run_once(self) -> int:
-        """Attempt every due delivery (respecting each receiver's rate); returns attempts made."""
+        """Attempt every due delivery (respecting each receiver's rate); returns attempts made.
+
+        A write that fails (``sqlite3.OperationalError``: the database is locked, the disk is full) ends the
+        round.  What a receiver already took is remembered and marked delivered first at the next round, and
+        nothing is sent before it is: it is not sent again, and sending on while nothing can be recorded would
+        repeat every one of those notices after a restart.
+        """
+        self._record()
         attempts = 0
         spacing = 60.0 / self.settings.rate_per_minute
         for d in self.outbox.due():
@@ -259,10 +275,18 @@ class Dispatcher:
                 log.error("notifier %s crashed on %s: %s", d.receiver, d.alert_id, type(exc).__name__)
                 self._failed(d, NotifierError(f"notifier crashed: {type(exc).__name__}", retryable=True), now)
                 continue
+            self._unrecorded.append(d)
+            self._record()
+        return attempts
+
+    def _record(self) -> None:
+        """Mark what the receivers took as delivered, oldest first; a failed write keeps the rest for later."""
+        while self._unrecorded:
+            d = self._unrecorded[0]
             self.outbox.mark_delivered(d)
+            self._unrecorded.pop(0)
             self.sent += 1
             log.info("delivered %s to %s", d.alert_id, d.receiver)
-        return attempts
 
     def _failed(self, d: Delivery, exc: NotifierError, now: float) -> None:
         self.failed += 1

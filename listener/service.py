@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from connectors.kafka import Batch, BrokerError, Consumer, Position, Producer, ensure_topics
+from connectors.kafka import Batch, BrokerError, Consumer, Position, Producer, UndecodableError, ensure_topics
 from connectors.mention import Mention, MentionError, decode
 from connectors.publish import send_dead_letter
 from detectors import AlertEvent
@@ -227,7 +227,11 @@ class Listener:
 
     def step(self) -> list[AlertEvent]:
         """One poll-process-emit-commit cycle; returns the alerts it emitted."""
-        batches = self.consumer.poll(timeout_ms=self.config.listener.poll_timeout_ms)
+        try:
+            batches = self.consumer.poll(timeout_ms=self.config.listener.poll_timeout_ms)
+        except UndecodableError as exc:
+            self._skip_undecodable(exc)
+            return []
         stats = self.stats
         stats.last_poll = time.time()
         stats.assigned = tuple(self.consumer.assignment())
@@ -286,6 +290,22 @@ class Listener:
                 stats.lag[b.position] = max(0, end - b.next_offset)
         stats.batch_seconds += time.perf_counter() - started
         return events
+
+    def _skip_undecodable(self, exc: UndecodableError) -> None:
+        """Records the client cannot decode (a batch compressed with a codec it lacks, a corrupt one) are bad
+        input, not an outage: move past them and leave a dead letter that names the offsets (their bytes
+        cannot be had without decoding them).  The next snapshot commits past them."""
+        for skipped in self.consumer.skip_undecodable():
+            (topic, partition), first, end = skipped
+            origin = f"{topic}/{partition}/{first}"
+            detail = f"records {first} to {end - 1} could not be decoded and were skipped: {exc}"
+            send_dead_letter(self.producer, self.config.kafka.dlq_topic, b"", None, "undecodable_batch", detail,
+                             origin)
+            self.stats.dead_letters["undecodable_batch"] += end - first
+            if skipped.position not in self._to_restore:  # (a restore seeks to its snapshot, then skips again)
+                self._next[skipped.position] = end
+            log.error("partition %s/%d: %s", topic, partition, detail)
+        self.producer.flush()
 
     def _dead_letter(self, batch: Batch, index: int, exc: MentionError) -> None:
         self.stats.dead_letters[exc.reason] += 1

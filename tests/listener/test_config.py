@@ -17,6 +17,7 @@ def test_defaults_without_file() -> None:
     c = load(None, env={})
     assert c == Config()
     assert c.kafka.embedded
+    assert (c.outbox.busy_timeout_s, c.outbox.max_unavailable_s) == (30.0, 300.0)
 
 
 def test_full_file_maps_to_typed_settings(tmp_path: Path) -> None:
@@ -67,6 +68,9 @@ def test_environment_overrides_single_keys(tmp_path: Path) -> None:
     ("[detector]\nvolume_notices = 1\n", ["detector.volume_notices", "true or false"]),
     ("[kafka]\nheartbeat_interval_ms = 9000\n", ["heartbeat_interval_ms", "session_timeout_ms"]),
     ("[kafka]\ncompression_type = 'brotli'\n", ["kafka.compression_type"]),
+    ("[outbox]\nmax_unavailable_s = 0\n", ["outbox.max_unavailable_s", "greater than 0"]),
+    ("[outbox]\nbusy_timeout_s = 60\nmax_unavailable_s = 30\n",
+     ["outbox.max_unavailable_s (30)", "longer than outbox.busy_timeout_s (60)", "max_unavailable_s = 300"]),
     ("[listner]\n", ["unknown config key 'listner'", "did you mean 'listener'"]),
     ("[listener]\nconsole = 'yes'\n", ["listener.console", "true or false"]),
     ("kafka = 3\n", ["[kafka] must be a table"]),

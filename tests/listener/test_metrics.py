@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from connectors.mention import Mention, encode
 from listener.alerts import MemorySink
 from listener.config import Config, ListenerSettings
 from listener.metrics import ListenerCollector, health, serving
+from listener.notify import OutboxHealth
 from listener.pipeline import Pipeline
 from listener.service import Listener, ListenerStats
 from tests.detectors.helpers import bucket
@@ -87,6 +89,29 @@ def test_phases_and_held_back_minutes_are_counted_over_brands() -> None:
     held = samples[("crisiswatch_held_back_minutes", ())]
     assert held == 10 + pipeline.brands["globex"].detector.held_back_minutes
     assert pipeline.brands["globex"].detector.held_back_minutes > 10
+
+
+def test_health_and_metrics_cover_a_notify_role_that_cannot_write_its_outbox() -> None:
+    """``crisiswatch run``: a healthy listener next to a notify that cannot send anything is not healthy."""
+    clock = [1000.0]
+    notify = OutboxHealth("/data/outbox.db", max_unavailable_s=300, clock=lambda: clock[0])
+    stats = ListenerStats(assigned=(("mentions", 0),), last_poll=time.time())
+    listener = type("L", (), {"stats": stats, "pipeline": Pipeline()})()
+
+    def samples() -> dict[str, float]:
+        return {s.name: s.value for family in ListenerCollector(listener, notify).collect()  # type: ignore[arg-type]
+                for s in family.samples if s.name.startswith("crisiswatch_outbox")}
+
+    assert health(listener, notify=notify) == (True, {**health(listener)[1], "notify": {"status": "ok"}})
+    notify.failed(sqlite3.OperationalError("database or disk is full"))
+    clock[0] += 12
+    ok, doc = health(listener, notify=notify)
+    assert not ok and doc["status"] == "outbox unavailable" and doc["notify"]["unavailable_for_s"] == 12
+    assert "database or disk is full" in doc["notify"]["reason"]
+    assert samples() == {"crisiswatch_outbox_unavailable": 1, "crisiswatch_outbox_write_errors_total": 1}
+    notify.ok()
+    assert health(listener, notify=notify)[0]
+    assert samples() == {"crisiswatch_outbox_unavailable": 0, "crisiswatch_outbox_write_errors_total": 1}
 
 
 def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,7 @@ import pytest
 
 from connectors.kafka import KafkaSettings, Producer, read_all
 from connectors.simulator import demo_simulation
+from detectors.events import iso
 from listener.alerts import KafkaAlertSink
 from listener.api import serving
 from listener.cli import main
@@ -149,6 +154,71 @@ def test_the_api_acknowledges_and_silences_with_a_token(stack: Any) -> None:
         assert call("POST", base + "/silences", {"brand": "acme", "minutes": 30, "by": "Ana"})[0] == 400
 
 
+
+def test_the_api_bounds_silences_names_unknown_targets_and_refuses_a_resolved_crisis(stack: Any) -> None:
+    crisis, resolution = EVENTS[0].crisis_id, EVENTS[-1]
+    with serving(stack.store, "127.0.0.1:0", TOKEN) as (host, port):
+        base = f"http://{host}:{port}"
+
+        def silence(**body: Any) -> tuple[int, Any]:
+            return call("POST", base + "/silences", {"minutes": 30, "by": "Ana", "comment": "launch", **body})
+
+        for minutes in (1e308, 43201, 0, -5):
+            status, doc = silence(brand="acme", minutes=minutes)
+            assert status == 400 and doc["error"].startswith("minutes must be") and "43200 minutes (30 days)" in doc[
+                "error"]
+        status, doc = silence(brand="acmee")
+        assert status == 400 and "unknown brand 'acmee', did you mean 'acme'" in doc["error"]
+        status, doc = silence(route="nope")
+        assert status == 400 and "unknown route 'nope'" in doc["error"] and "default" in doc["error"]
+        assert silence(brand="acme", minutes=43200)[0] == 201
+        (made,) = call("GET", base + "/silences")[1]["silences"]
+        assert made["ends"] - made["starts"] == pytest.approx(43200 * 60)
+
+        stack.engine.handle(EVENTS)  # the crisis resolves before anyone took it
+        status, doc = call("POST", base + f"/crises/{crisis}/ack", {"by": "Ana"})
+        assert status == 409 and f"{crisis} was resolved at {iso(resolution.at)}" in doc["error"]
+        assert call("GET", base + "/crises")[1]["summary"]["acknowledged"] == 0
+
+
+def test_the_api_answers_503_when_the_database_is_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    connections_run(monkeypatch, "PRAGMA busy_timeout = 100")
+    stack = build_oncall(config_with_hook(tmp_path, KafkaSettings(), "http://127.0.0.1:9/hook", monkeypatch))
+    assert stack is not None
+    stack.engine.handle(EVENTS[:1])
+    with serving(stack.store, "127.0.0.1:0", TOKEN) as (host, port), locked(stack.outbox.path):
+        base = f"http://{host}:{port}"
+        status, doc = call("POST", base + f"/crises/{EVENTS[0].crisis_id}/ack", {"by": "Ana"})
+        assert status == 503 and "database is locked" in doc["error"]
+        status, doc = call("POST", base + "/silences", {"brand": "acme", "minutes": 30, "by": "Ana", "comment": "x"})
+        assert status == 503 and "database is locked" in doc["error"]
+    assert stack.store.crisis(EVENTS[0].crisis_id)["acked_by"] is None
+    stack.outbox.close()
+
+
+def connections_run(monkeypatch: pytest.MonkeyPatch, *pragmas: str) -> None:
+    """Every SQLite connection opened from now on runs ``pragmas`` first: a short busy timeout (a lock fails
+    at once instead of after 30 s), a page limit (the file cannot grow: what a full disk does to SQLite)."""
+    connect = sqlite3.connect
+
+    def patched(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = connect(*args, **kwargs)
+        for pragma in pragmas:
+            db.execute(pragma)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", patched)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Another process holds the database's write lock for the block (a backup, a stuck writer)."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        yield
+        holder.execute("ROLLBACK")
+
+
 # --- the CLI -------------------------------------------------------------------------------------------
 
 def test_ack_silence_and_crises_from_the_command_line(stack: Any, tmp_path: Path,
@@ -176,6 +246,87 @@ def test_ack_silence_and_crises_from_the_command_line(stack: Any, tmp_path: Path
     assert lines[0]["acked_by"] == "Ana" and lines[-1]["summary"]["crises"] == 1
     assert load(cfg).oncall.ack_target_minutes == 20
     assert open_store(load(cfg)).crisis(crisis)["ack_note"] == "holding statement"
+
+
+
+def oncall_config(tmp_path: Path, stack: Any, extra: str = "") -> str:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[outbox]\npath = "{stack.outbox.path}"\n{extra}')
+    return str(cfg)
+
+
+def test_silences_from_the_command_line_are_bounded_and_name_what_exists(
+        stack: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = oncall_config(tmp_path, stack, '[[brands]]\nname = "globex"\nkeywords = ["globex"]\n')
+
+    def silence(*args: str) -> int:
+        return main(["silence", "add", *args, "--by", "Ana", "--comment", "launch", "--config", cfg])
+
+    for duration in ("999999999h", "inf", "nan", "31d", "0", "-5m"):
+        assert silence("--brand", "acme", f"--for={duration}") == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--for must be" in err and "43200 minutes (30 days)" in err
+    assert silence("--brand", "acmee") == 1
+    err = capsys.readouterr().err
+    assert "unknown brand 'acmee', did you mean 'acme'" in err and "acme, globex" in err
+    assert silence("--route", "defualt") == 1
+    assert "unknown route 'defualt', did you mean 'default'" in capsys.readouterr().err
+    assert silence("--brand", "globex", "--for", "30d") == 0  # configured, no crisis yet; 30 days is the limit
+    assert silence("--brand", "acme", "--route", "default") == 0  # a crisis on record, not configured
+    capsys.readouterr()
+    assert main(["silence", "list", "--config", cfg]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_silence_list_shows_a_silence_stored_with_an_absurd_end(stack: Any, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Older versions stored any length (``--for 999999999h``, ``"minutes": 1e308``): such a row is listed, not
+    a crash that hides every silence."""
+    now = time.time()
+    stack.store.add_silence("acme", "", now, now + 3600, "Ana", "launch", "cli")
+    with closing(sqlite3.connect(stack.outbox.path)) as db, db:
+        db.executemany("INSERT INTO silences (brand, route, starts, ends, created_by, comment, created, origin) "
+                       "VALUES ('acme', '', ?, ?, 'Bob', ?, ?, 'cli')",
+                       [(now, now + 999999999 * 3600, "for 999999999h", now), (now, 1e308 * 60, "1e308 min", now)])
+    assert main(["silence", "list", "--config", oncall_config(tmp_path, stack)]) == 0
+    ends = [line.split(" -> ")[1] for line in capsys.readouterr().out.splitlines()]
+    assert ends[0].endswith("UTC  by Ana (cli): launch")
+    assert ends[1:] == ["far future  by Bob (cli): for 999999999h", "far future  by Bob (cli): 1e308 min"]
+
+
+def test_acknowledging_a_resolved_crisis_fails_on_the_command_line_and_counts_nothing(
+        stack: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crisis, resolution = EVENTS[0].crisis_id, EVENTS[-1]
+    cfg = oncall_config(tmp_path, stack)
+    stack.engine.handle(EVENTS)
+    assert main(["ack", crisis, "--by", "Ana", "--config", cfg]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{crisis} was resolved at {iso(resolution.at)}" in err
+    assert main(["crises", "--json", "--config", cfg]) == 0
+    *_, summary = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (summary["summary"]["acknowledged"], summary["summary"]["ack_within_target"]) == (0, 0)
+
+
+@pytest.mark.parametrize("pragma, words", [
+    ("PRAGMA busy_timeout = 100", "database is locked"),
+    ("PRAGMA max_page_count = {pages}", "database or disk is full"),
+])
+def test_a_locked_or_full_database_fails_ack_and_silence_in_one_line(
+        stack: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        pragma: str, words: str) -> None:
+    """Another process holding the lock, or a disk with no room for the new rows (the file may not grow past
+    its pages; the long note and comment need new ones): one line that says so, nothing saved."""
+    crisis, cfg = EVENTS[0].crisis_id, oncall_config(tmp_path, stack)
+    pages = stack.outbox.read("PRAGMA page_count")[0]["page_count"]
+    connections_run(monkeypatch, pragma.format(pages=pages))
+    commands = (["ack", crisis, "--by", "Ana", "--note", "n" * 20_000, "--config", cfg],
+                ["silence", "add", "--brand", "acme", "--by", "Ana", "--comment", "c" * 20_000, "--config", cfg])
+    with locked(stack.outbox.path) if "busy" in pragma else nullcontext():
+        for argv in commands:
+            assert main(argv) == 1
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and words in err and "nothing was saved" in err and "rollback" not in err
+    assert stack.store.crisis(crisis)["acked_by"] is None and stack.store.silences() == []
 
 
 @pytest.mark.broker

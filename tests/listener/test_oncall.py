@@ -3,7 +3,9 @@ actions (against a real local HTTP server) and response times."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from detectors.events import iso
 from listener.config import ConfigError
 from listener.notifiers.action import build_actions
 from listener.notify import silences_from_config
-from listener.oncall import OnCall, OnCallStore, UnknownCrisis
+from listener.oncall import AlreadyResolved, OnCall, OnCallStore, UnknownCrisis
 from listener.outbox import Dispatcher, DispatchSettings, Outbox
 from listener.routing import Router, routes_from_config
 
@@ -130,6 +132,39 @@ def test_acknowledging_an_unknown_crisis_names_the_open_ones(h: Harness) -> None
         h.store.acknowledge(CRISIS, " ")
 
 
+def test_acknowledging_a_resolved_crisis_is_refused_and_says_when_it_ended(h: Harness) -> None:
+    """A crisis that ended before anyone took it was not answered: an acknowledgement now would be counted
+    as a response (within the target, if quick)."""
+    h.handle(event(0, Status.TRIGGERED))
+    h.advance(5)
+    h.handle(event(30, Status.RESOLVED))
+    with pytest.raises(AlreadyResolved, match=f"{CRISIS} was resolved at {iso(event(30, Status.RESOLVED).at)}"):
+        h.store.acknowledge(CRISIS, "Ana")
+    (c,) = h.store.crises()
+    assert c["acked_by"] is None and h.store.summary([c])["acknowledged"] == 0
+    taken = "acme:20261124T1200Z"
+    h.handle(event(0, Status.TRIGGERED, crisis=taken))
+    h.store.acknowledge(taken, "Ana")
+    h.handle(event(1, Status.RESOLVED, crisis=taken))
+    assert h.store.acknowledge(taken, "Bob")["acked_by"] == "Ana"  # taken before it ended: unchanged, as before
+
+
+def test_a_late_acknowledgement_never_counts_within_the_target(h: Harness) -> None:
+    """The target is compared with the exact time, not the rounded minutes shown (15.03 min is late), and an
+    acknowledgement stored after the crisis ended (older versions accepted one) is no response."""
+    h.handle(event(0, Status.TRIGGERED))
+    h.now[0] = T0 + 15 * 60 + 2
+    c = h.store.acknowledge(CRISIS, "Ana")
+    assert (c["ack_min"], c["ack_within_target"]) == (15.0, False)
+    over = "acme:20261124T1200Z"
+    h.handle(event(0, Status.TRIGGERED, crisis=over), event(1, Status.RESOLVED, crisis=over))
+    with closing(sqlite3.connect(h.outbox.path)) as db, db:
+        db.execute("UPDATE crises SET acked_at = resolved_seen + 60, acked_by = 'Bob' WHERE crisis_id = ?", (over,))
+    crises = h.store.crises()
+    assert [(c["acked_by"], c["ack_within_target"]) for c in crises] == [("Ana", False), ("Bob", False)]
+    assert h.store.summary(crises)["ack_within_target"] == 0
+
+
 def test_a_critical_crisis_starts_higher_and_a_severity_rise_escalates_at_once(h: Harness) -> None:
     h.handle(event(0, Status.TRIGGERED, Severity.CRITICAL))
     assert h.kinds("social") == ["transition:triggered"] and h.kinds("oncall") == ["transition:triggered"]
@@ -216,6 +251,20 @@ def test_silences_need_who_why_and_a_target(h: Harness) -> None:
     (s,) = silences_from_config([{"brand": "acme", "starts": "2026-11-24T09:00:00Z", "ends": "2026-11-24T10:00:00Z",
                                   "created_by": "Ana", "comment": "launch"}])
     assert s["ends"] - s["starts"] == 3600
+
+
+def test_a_silence_must_name_a_brand_or_route_that_exists(h: Harness) -> None:
+    """A typo would mute nothing while everyone believes the brand is muted.  Known: the brands and routes the
+    configuration names (here the router's) and the brands with a crisis on record."""
+    with pytest.raises(ValueError, match="unknown brand 'acmee', did you mean 'acme'"):
+        h.store.add_silence("acmee", "", T0, T0 + 60, "Ana", "launch", "cli")
+    with pytest.raises(ValueError, match="unknown route 'catch-al', did you mean 'catch-all'.*acme, catch-all"):
+        h.store.add_silence("", "catch-al", T0, T0 + 60, "Ana", "noisy", "http")
+    with pytest.raises(ValueError, match="unknown brand 'globex'. Known brands .*: acme$"):
+        h.store.add_silence("globex", "", T0, T0 + 60, "Ana", "launch", "cli")
+    assert h.store.silences() == []
+    h.handle(event(0, Status.TRIGGERED, brand="globex", crisis="globex:20261124T1000Z"))
+    assert h.store.add_silence("globex", "catch-all", h.now[0], h.now[0] + 60, "Ana", "launch", "cli")
 
 
 def test_a_notice_is_told_once_to_the_first_level_and_is_not_a_crisis(h: Harness) -> None:
