@@ -106,6 +106,9 @@ class ListenerCollector:
                                 value=len(stats.assigned))
         brands = list(pipeline.brands.values())
         yield GaugeMetricFamily("crisiswatch_brands", "Brands tracked.", value=len(brands))
+        yield GaugeMetricFamily("crisiswatch_split_brands",
+                                "Brands seen on more than one partition (a producer partitions them differently).",
+                                value=len(stats.split_brands))
         phases = Counter(b.detector.lifecycle.phase for b in brands)
         in_phase = GaugeMetricFamily("crisiswatch_brands_in_phase", "Brands per lifecycle phase.", labels=["phase"])
         for phase in Phase:

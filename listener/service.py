@@ -63,6 +63,8 @@ class ListenerStats:
     broker_errors: int = 0
     degraded_since: float | None = None
     """Wall-clock time Kafka started failing; None while it answers."""
+    split_brands: dict[str, set[int]] = field(default_factory=dict)
+    """Brands seen on more than one partition (their producers partition differently), with the partitions."""
 
 
 def tune_gc() -> None:
@@ -269,7 +271,12 @@ class Listener:
                     self._dead_letter(batch, i, exc)
                     rejected += 1
             touched = {m.brand for m in mentions[first:]}
-            self._brand_partition.update(dict.fromkeys(touched, batch.position))
+            partition_of = self._brand_partition
+            for brand in touched:
+                prior = partition_of.get(brand)
+                if prior is not None and prior != batch.position:
+                    self._split(brand, prior, batch.position)
+                partition_of[brand] = batch.position
             self._dirty.update(touched)
             self._next[batch.position] = batch.next_offset
         compounds = self.scorer.score_many([m.text for m in mentions])
@@ -290,6 +297,19 @@ class Listener:
                 stats.lag[b.position] = max(0, end - b.next_offset)
         stats.batch_seconds += time.perf_counter() - started
         return events
+
+    def _split(self, brand: str, one: Position, other: Position) -> None:
+        """A brand arrives on two partitions: its mentions were keyed or partitioned differently by some
+        producer (librdkafka's default partitioner hashes keys otherwise than kafka-python and the Java
+        client), so its state is split between partitions and possibly listeners, and its baseline sees part
+        of the stream.  Counted and told once per brand, with the fix."""
+        partitions = self.stats.split_brands.setdefault(brand, set())
+        if not partitions:
+            log.warning("brand %r arrives on partitions %d and %d of %s: its producers partition it differently "
+                        "(set partitioner=murmur2_random in librdkafka-based producers, key every mention by its "
+                        "brand); until then its crises are judged on part of its mentions", brand[:80],
+                        one[1], other[1], one[0])
+        partitions.update((one[1], other[1]))
 
     def _skip_undecodable(self, exc: UndecodableError) -> None:
         """Records the client cannot decode (a batch compressed with a codec it lacks, a corrupt one) are bad

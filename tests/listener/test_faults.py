@@ -172,3 +172,20 @@ def test_a_batch_the_client_cannot_decode_is_dead_lettered_and_the_partition_goe
     assert headers["crisiswatch-origin"].endswith(b"/10") and b"records 10 to 16" in headers["crisiswatch-detail"]
     assert sum(committed(kafka).values()) == 27  # committed past it: a restart does not meet it again
     plain.close()
+
+
+def test_a_brand_that_arrives_on_two_partitions_is_counted_and_told_with_the_fix(
+        kafka: KafkaSettings, caplog: pytest.LogCaptureFixture) -> None:
+    # librdkafka's default partitioner places a brand's key elsewhere than kafka-python's murmur2: one brand's
+    # mentions from two kinds of producer land on two partitions, its state split in two
+    producer = Producer(kafka)
+    for i, m in enumerate(mentions(20)):
+        producer.send(kafka.mentions_topic, encode(m), key=b"acme", partition=i % 2)
+    producer.flush()
+    listener = listener_for(kafka, producer)
+    step_until(listener, lambda: listener.stats.consumed >= 20)
+    listener.close()
+    assert listener.stats.split_brands == {"acme": {0, 1}}
+    warnings = [r.getMessage() for r in caplog.records if "arrives on partitions" in r.getMessage()]
+    assert len(warnings) == 1 and "partitioner=murmur2_random" in warnings[0]
+    producer.close()

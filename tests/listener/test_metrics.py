@@ -60,6 +60,7 @@ def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
         for line in ("crisiswatch_mentions_consumed_total 32.0", "crisiswatch_mentions_processed_total 30.0",
                      "crisiswatch_duplicate_mentions_total 1.0",
                      'crisiswatch_dead_letters_total{reason="invalid_json"} 1.0', "crisiswatch_brands 1.0",
+                     "crisiswatch_split_brands 0.0",
                      f'crisiswatch_consumer_lag{{partition="0",topic="{kafka.mentions_topic}"}}'):
             assert line in metrics, line
         assert "crisiswatch_batch_seconds_count" in metrics and "crisiswatch_assigned_partitions" in metrics
