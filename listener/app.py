@@ -142,15 +142,41 @@ def listen(config: Config, listener: Listener, stop: threading.Event, notify: Ou
         listener.run(stop)
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean shutdown (finish the batch, commit, flush)."""
+SHUTDOWN_GRACE_S = 25.0
+"""How long a clean shutdown may take (under Kubernetes' default 30 s before SIGKILL)."""
+
+
+def stop_on_signals(stop: threading.Event, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+    """SIGTERM and SIGINT ask for a clean shutdown (finish the batch, commit, flush).
+
+    A shutdown always ends: a process still running ``grace_s`` after the first signal (a Kafka client stuck
+    inside a call ignored SIGTERM for over 35 s), or given a second signal, exits at once with status 1.
+    Nothing is lost that way: the next start resumes from the last snapshot and the outbox.
+    """
+
+    def give_up() -> None:
+        log.critical("shutdown did not finish within %.0f s: exiting now (the next start resumes from the last "
+                     "snapshot)", grace_s)
+        _exit_now()
 
     def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            log.critical("signal %d again: exiting now without a clean shutdown", signum)
+            _exit_now()
         log.info("signal %d: shutting down cleanly", signum)
         stop.set()
+        timer = threading.Timer(grace_s, give_up)
+        timer.daemon = True
+        timer.start()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def _exit_now() -> None:
+    for h in logging.getLogger().handlers:
+        h.flush()
+    os._exit(1)
 
 
 @dataclass
