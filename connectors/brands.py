@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .mention import MentionError, check_name
+
 
 class BrandConfigError(ValueError):
     pass
@@ -98,6 +100,10 @@ def rules_from_config(tables: Sequence[Mapping[str, Any]]) -> list[BrandRule]:
         name = t.get("name")
         if not isinstance(name, str) or not name.strip():
             raise BrandConfigError(f"{where}.name is required (the brand's key on the mentions topic)")
+        try:
+            check_name("name", name)  # the wire format's rule: a brand its own mentions could not carry is a typo
+        except MentionError as exc:
+            raise BrandConfigError(f"{where}.{exc}") from None
         lists = {}
         for key in ("keywords", "handles", "hashtags", "exclude"):
             value = t.get(key, [])

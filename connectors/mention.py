@@ -15,7 +15,17 @@ Control characters (C0 but tab, newline and carriage return; DEL; C1) are
 refused in the identifying fields (``id``, ``source``, ``brand``: reason
 ``invalid_value``) and replaced by a space in ``text`` and ``author``: a post
 is not refused for a stray byte, but an escape sequence never reaches a
-terminal, a log line or an alert.  A timestamp later than the caller's
+terminal, a log line or an alert.  The identifying fields also refuse
+invisible and bidirectional formatting characters (Unicode category Cf, such
+as U+200B zero-width space or U+202E right-to-left override, and the line and
+paragraph separators): ``acme`` and ``ac<U+200B>me`` would be two brands that
+look the same, and a right-to-left override makes a name display as another.
+``brand`` and ``source`` are names that end up in URLs (an action's
+``https://scheduler.example.com/api/brands/$brand/pause``), file names and
+metric labels, so they also refuse every control character, ``/``, ``\\``,
+``..`` and ``.`` alone (``/api/brands/../pause`` is ``/api/pause``); ``id``
+is often a URL or a URI and keeps its ``/``, but refuses a ``..`` path
+segment.  Each refusal is ``invalid_value`` and names the field.  A timestamp later than the caller's
 ``not_after`` (the listener passes its wall clock plus
 ``listener.max_future_minutes``) is refused as ``future_timestamp``: one
 mention dated 2090 would otherwise push its brand's event-time watermark
@@ -43,7 +53,19 @@ LATEST_YEAR = 2100
 
 _REQUIRED_STR = ("id", "source", "brand", "text")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_FORMAT_CHARS = ("\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e"
+                 "\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+                 "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
+"""Unicode categories Cf (format: zero-width, bidi controls, soft hyphen, tags...), Zl, Zp and Cs (lone
+surrogates), as of Unicode 15; a test checks that this covers them for the running Python's Unicode."""
+_DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.\.(?:[/\\]|$)")
+"""A ``..`` path segment, which ``id`` may not contain."""
+_BAD_NAME = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_FORMAT_CHARS}/\\\\]|\\.\\.|^\\s*\\.\\s*$")
+"""What ``brand`` and ``source`` may not contain: any control character, an invisible one, ``/``, ``\\``,
+``..``, or be ``.`` alone."""
 _OPTIONAL_STR = ("author", "url", "lang")
+_FORMAT = re.compile(f"[{_FORMAT_CHARS}]")
+_CONTROL_ANY = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class MentionError(ValueError):
@@ -176,8 +198,12 @@ def _fast(obj: object) -> Mention | None:
     version = get("v", WIRE_VERSION)
     if version != WIRE_VERSION or type(version) is not int:
         return None
-    if not (mention_id.strip() and source.strip() and brand.strip()) or _CONTROL.search(mention_id + source + brand):
+    if not (mention_id.strip() and source.strip() and brand.strip()):
         return None
+    names = source + brand  # isprintable: no control, format, separator or surrogate character (C code, fast)
+    if (not (mention_id.isprintable() and names.isprintable()) or "/" in names or "\\" in names or ".." in source
+            or ".." in brand or ".." in mention_id or source.strip() == "." or brand.strip() == "."):
+        return None  # or refused: the full validator says which
     author, url, lang, reach, repost = get("author"), get("url"), get("lang"), get("reach"), get("is_repost", False)
     if not ((author is None or type(author) is str and len(author) <= MAX_FIELD_CHARS)
             and (url is None or type(url) is str and len(url) <= MAX_FIELD_CHARS)
@@ -217,6 +243,9 @@ def _validate(obj: object) -> Mention:
     _check_short("id", mention_id)
     _check_short("source", source)
     _check_short("brand", brand, limit=200)
+    check_name("source", source)
+    check_name("brand", brand)
+    _check_id(mention_id)
     if len(text) > MAX_TEXT_CHARS:
         raise MentionError("too_large", f"text is {len(text)} characters, the limit is {MAX_TEXT_CHARS}", "text")
     if "created_at" not in obj:
@@ -259,8 +288,34 @@ def _check_short(field: str, value: str, limit: int = MAX_FIELD_CHARS) -> None:
         raise MentionError("invalid_value", f"{field} must not be empty", field)
     if _CONTROL.search(value):
         raise MentionError("invalid_value", f"{field} must not contain control characters", field)
+    _check_invisible(field, value)
     if len(value) > limit:
         raise MentionError("too_large", f"{field} is longer than {limit} characters", field)
+
+
+def check_name(field: str, value: str) -> None:
+    """A brand or source name: no control or invisible character, no ``/``, ``\\``, ``..``, not ``.`` alone
+    (names end up in URLs, file names and labels).  Raises MentionError ``invalid_value`` naming ``field``."""
+    found = _BAD_NAME.search(value)
+    if not found:
+        return
+    if _CONTROL_ANY.search(value):
+        raise MentionError("invalid_value", f"{field} must not contain control characters", field)
+    _check_invisible(field, value)
+    raise MentionError("invalid_value", f"{field} must not contain '/', '\\' or '..' nor be '.' (names are used "
+                       f"in URLs and file names): got {value[:80]!r}", field)
+
+
+def _check_invisible(field: str, value: str) -> None:
+    hidden = _FORMAT.search(value)
+    if hidden:
+        raise MentionError("invalid_value", f"{field} must not contain invisible or bidirectional formatting "
+                           f"characters (U+{ord(hidden.group()):04X} at {hidden.start()})", field)
+
+
+def _check_id(value: str) -> None:
+    if _DOT_SEGMENT.search(value):
+        raise MentionError("invalid_value", "id must not contain a '..' path segment", "id")
 
 
 def _is_bad_utf8(raw: bytes | bytearray | memoryview) -> bool:

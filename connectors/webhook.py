@@ -74,6 +74,18 @@ Config keys (``[[sources]]`` with ``type = "webhook"``):
 * ``queue_size`` — items waiting for the ingest, default ``10000``.
 * ``dedup_ids`` — how many recent keys are remembered for de-duplication,
   default ``10000``.
+* ``max_connections`` — connections served at once, default ``32``; one more
+  is answered ``503`` (``Retry-After: 1``) and closed at once.
+* ``request_timeout_s`` — total time a sender has for one request (waiting
+  on a kept-alive connection, request line, headers and body), default
+  ``30``; then ``408`` and the connection is closed.  A deadline for the
+  whole request, not for each read: a client that trickles a byte at a time
+  cannot hold a thread.
+
+The server is :mod:`connectors.http_server`'s: besides those two limits it
+refuses an ambiguous body length before reading the body (``400`` for two
+``Content-Length`` headers, one with ``Transfer-Encoding``, or one that is
+not a number) and logs request lines with control characters escaped.
 
 ``reach`` is whatever the sender puts in the wire field (followers, score...).
 
@@ -89,11 +101,9 @@ from __future__ import annotations
 import hmac
 import logging
 import queue
-import socket
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,6 +111,8 @@ import orjson
 
 from .checkpoint import CheckpointStore, DeferredCheckpoints, SeenIds
 from .http import is_loopback
+from .http_server import (DEFAULT_MAX_CONNECTIONS, HardenedHandler, HardenedServer, HttpLimits, Refused,
+                          content_length)
 from .mention import MAX_MESSAGE_BYTES, Mention, MentionError, from_dict
 from .options import take
 from .post import Post
@@ -116,11 +128,11 @@ DEFAULT_MAX_ITEMS = 1000
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_DEDUP_IDS = 10_000
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
 MIN_TOKEN_CHARS = 16
 
 _PLACEHOLDER_BRAND = "-"
 _KEY_SEP = "\x1f"
-_CHUNK = 64 * 1024
 _DRAIN_SLACK = 16 * 1024 * 1024
 """How far past ``max_body_bytes`` a refused body is still read, so the sender sees the 413."""
 
@@ -147,36 +159,24 @@ def _raw(obj: object) -> bytes:
     return raw[:MAX_MESSAGE_BYTES]
 
 
-class _Reply(Exception):
-    """Ends a request early with a status and a JSON error body."""
-
-    def __init__(self, status: int, error: str, detail: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-        self.headers = dict(headers or {})
+_Reply = Refused
+"""Ends a request early with a status and a JSON error body."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(HardenedServer):
     def __init__(self, address: tuple[str, int], source: WebhookSource) -> None:
         self.source = source
-        super().__init__(address, _Handler)
+        limits = HttpLimits(source.max_connections, source.request_timeout_s, source.max_body_bytes)
+        super().__init__(address, _Handler, limits, source.name)
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(HardenedHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "crisiswatch-webhook"
-    sys_version = ""
-    timeout = 30  # seconds of socket silence before a slow client is dropped
-    body_read = False
+    http_log = log
+    log_name = "webhook"
+    drain_slack = _DRAIN_SLACK
 
     def do_POST(self) -> None:  # noqa: N802
         self._dispatch("POST")
@@ -226,13 +226,18 @@ class _Handler(BaseHTTPRequestHandler):
         except _Reply as reply:
             self._fail(reply)
 
+    def refuse(self, refused: Refused) -> None:
+        """A request refused from its headers by the shared server (framing, size)."""
+        if self.command == "POST" and self._route() == self.server.source.path:
+            self.server.source._count_request()
+        self._fail(refused)
+
     def _fail(self, reply: _Reply) -> None:
         src = self.server.source
         src._count_error(reply, self.client_address[0])
-        if not self.body_read and not self.close_connection:
-            # a body left unread would be parsed as the next request, and closing on unread
-            # data resets the connection before the client reads our answer: drain it if sane
-            self.discard_body(_content_length_or_none(self), src.max_body_bytes + _DRAIN_SLACK)
+        # a body left unread would be parsed as the next request, and closing on unread
+        # data resets the connection before the client reads our answer: drain it if sane
+        self.discard_body()
         self._send(reply.status, {"error": reply.error, "detail": reply.detail}, reply.headers)
 
     def _send(self, status: int, body: object, headers: Mapping[str, str] | None = None) -> None:
@@ -248,30 +253,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-
-    def discard_body(self, length: int | None, limit: int) -> None:
-        """Read and drop an unwanted body, or close the connection after answering if it is too big."""
-        if length is None or length > limit:
-            self.close_connection = True
-            return
-        while length > 0:
-            chunk = self.rfile.read(min(_CHUNK, length))
-            if not chunk:
-                self.close_connection = True
-                return
-            length -= len(chunk)
-        self.body_read = True
-
-    def read_body(self, length: int) -> bytes:
-        body = self.rfile.read(length)
-        self.body_read = True
-        if len(body) < length:
-            self.close_connection = True
-            raise _Reply(400, "incomplete_body", f"body ended after {len(body)} of {length} bytes")
-        return body
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        log.debug("%s %s", self.address_string(), format % args)
 
 
 class WebhookSource:
@@ -298,6 +279,8 @@ class WebhookSource:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         dedup_ids: int = DEFAULT_DEDUP_IDS,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
         stop: threading.Event | None = None,
         store: CheckpointStore | DeferredCheckpoints | None = None,
         poll_s: float = 0.1,
@@ -311,6 +294,8 @@ class WebhookSource:
         self.health_path = self.path.rstrip("/") + "/health"
         self.max_items = max_items
         self.max_body_bytes = max_body_bytes
+        self.max_connections = max_connections
+        self.request_timeout_s = request_timeout_s
         self.stop = stop or threading.Event()
         self.store = store
         self.poll_s = poll_s
@@ -340,9 +325,8 @@ class WebhookSource:
         with self._lock:
             if self._server is not None:
                 return
-            cls = _Server6 if ":" in self.host else _Server
             try:
-                server = cls((self.host, self.port), self)
+                server = _Server((self.host, self.port), self)
             except OSError as exc:
                 raise SourceConfigError(f"{self.name}: cannot listen on {self.host}:{self.port} ({exc}); "
                                         "change port or host") from None
@@ -421,7 +405,7 @@ class WebhookSource:
             if req.headers.get("Authorization"):
                 challenge += ', error="invalid_token"'
             raise _Reply(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": challenge})
-        length = _content_length(req)
+        length = content_length(req.headers)
         if length > self.max_body_bytes:
             raise _Reply(413, "too_large", f"body is {length} bytes, the limit is {self.max_body_bytes}")
         content_type = (req.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
@@ -434,8 +418,8 @@ class WebhookSource:
 
     def _receive(self, req: _Handler) -> dict[str, Any]:
         """Handle one POST to :attr:`path`: check, parse, validate, enqueue all or nothing."""
-        length = self._precheck(req)
-        body = req.read_body(length)
+        self._precheck(req)
+        body = req.read_body()
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -508,26 +492,10 @@ class WebhookSource:
         out["cursor"] = None
         out["queued"] = self._queue.qsize()
         out["listening"] = self.ready.is_set()
+        server = self._server
+        out["turned_away"] = server.refused if server is not None else 0  # connections over max_connections
         out["port"] = self.port
         return out
-
-
-def _content_length_or_none(req: _Handler) -> int | None:
-    value = req.headers.get("Content-Length")
-    if req.headers.get("Transfer-Encoding") or value is not None and not value.strip().isdigit():
-        return None
-    return int(value) if value is not None else 0
-
-
-def _content_length(req: _Handler) -> int:
-    if req.headers.get("Transfer-Encoding"):
-        raise _Reply(411, "length_required", "send the body with a Content-Length (chunked is not supported)")
-    value = req.headers.get("Content-Length")
-    if value is None:
-        return 0  # HTTP/1.1: neither Content-Length nor Transfer-Encoding means no body
-    if not value.strip().isdigit():
-        raise _Reply(400, "bad_content_length", f"Content-Length is not a number: {value.strip()[:40]!r}")
-    return int(value)
 
 
 def _now() -> str:
@@ -536,7 +504,8 @@ def _now() -> str:
 
 def build(table: Mapping[str, Any], where: str, ctx: SourceContext) -> WebhookSource:
     opts = take(table, where, {"token_env": str, "host": str, "port": int, "path": str, "max_items": int,
-                                "max_body_bytes": int, "queue_size": int, "dedup_ids": int},
+                                "max_body_bytes": int, "queue_size": int, "dedup_ids": int, "max_connections": int,
+                                "request_timeout_s": (int, float)},
                 required=("token_env",))
     token = ctx.secret(table, "token_env", where)
     assert token is not None
@@ -566,5 +535,11 @@ def build(table: Mapping[str, Any], where: str, ctx: SourceContext) -> WebhookSo
     if sizes["max_items"] > sizes["queue_size"]:
         raise SourceConfigError(f"{where}.max_items ({sizes['max_items']}) must be <= queue_size "
                                 f"({sizes['queue_size']}): a request is queued all or nothing")
+    limits = HttpLimits(opts.get("max_connections", DEFAULT_MAX_CONNECTIONS),
+                        float(opts.get("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S)), sizes["max_body_bytes"])
+    problem = limits.problem()
+    if problem:
+        raise SourceConfigError(f"{where}.{problem}")
     return WebhookSource(token, name=name, host=host, port=port, path=path, stop=ctx.stop,
-                         store=ctx.checkpoints, **sizes)
+                         store=ctx.checkpoints, max_connections=limits.max_connections,
+                         request_timeout_s=limits.request_timeout_s, **sizes)

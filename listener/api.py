@@ -19,7 +19,11 @@ Errors answer ``{"error": "..."}`` with 400 (bad request, says what is
 wrong: a silence lasts at most 30 days and names a known brand or route),
 401 (no or wrong token), 404 (unknown crisis or silence), 409 (the crisis
 was resolved before anyone acknowledged it), 413, or 503 (the database is
-locked or the disk full: nothing was saved, try again).
+locked or the disk full: nothing was saved, try again).  The server is
+:mod:`connectors.http_server`'s, with the ``[http]`` limits: 400 for an
+ambiguous ``Content-Length`` (two of them, with ``Transfer-Encoding``, not a
+number), 411 for a chunked body, 413 over 16 KiB, 408 past
+``request_timeout_s``, 503 beyond ``max_connections`` open connections.
 The state lives in the outbox database: an acknowledgement made here is
 announced by the notify loop within a second.
 """
@@ -30,16 +34,18 @@ import contextlib
 import hmac
 import logging
 import sqlite3
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
 
-from .config import ConfigError, OnCallSettings
+from connectors.http_server import HardenedHandler, HttpLimits, Refused
+from connectors.http_server import serve_in_thread as start_server
+
+from .config import ConfigError, HttpSettings, OnCallSettings
 from .oncall import AlreadyResolved, OnCallStore, UnknownCrisis, database_error, silence_minutes
 
 log = logging.getLogger(__name__)
@@ -65,22 +71,13 @@ class _Error(Exception):
 
 
 def _handler(store: OnCallStore, token: str, health: Health | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "crisiswatch"
-        sys_version = ""
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.info("api %s %s", self.address_string(), fmt % args)
+    class Handler(HardenedHandler):
+        http_log = log
+        log_level = logging.INFO
+        log_name = "api"
 
         def _answer(self, status: int, doc: Any) -> None:
-            body = orjson.dumps(doc)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if status == 401:
-                self.send_header("WWW-Authenticate", 'Bearer realm="crisiswatch"')
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_json(status, doc, {"WWW-Authenticate": 'Bearer realm="crisiswatch"'} if status == 401 else None)
 
         def _route(self, method: str) -> None:
             try:
@@ -96,6 +93,8 @@ def _handler(store: OnCallStore, token: str, health: Health | None) -> type[Base
                 self._answer(status, doc)
             except _Error as err:
                 self._answer(err.status, {"error": str(err)})
+            except Refused as err:
+                self._answer(err.status, {"error": err.detail})
             except UnknownCrisis as err:
                 self._answer(404, {"error": str(err).strip("'\"")})
             except AlreadyResolved as err:
@@ -106,11 +105,8 @@ def _handler(store: OnCallStore, token: str, health: Health | None) -> type[Base
                 self._answer(503, {"error": database_error(err)})
 
         def _body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                raise _Error(413, f"the body is larger than {MAX_BODY} bytes")
-            try:
-                doc = orjson.loads(self.rfile.read(length) or b"{}")
+            try:  # the length is checked (at most MAX_BODY, else 413) before the request gets here
+                doc = orjson.loads(self.read_body() or b"{}")
             except orjson.JSONDecodeError:
                 raise _Error(400, "the body must be a JSON object") from None
             if not isinstance(doc, dict):
@@ -164,11 +160,12 @@ def api_token(settings: OnCallSettings, env: Mapping[str, str]) -> str:
 
 @contextmanager
 def serve_in_thread(address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                    name: str) -> Iterator[tuple[str, int]]:
-    """Serve HTTP in a daemon thread for the duration of the block; yields the bound (host, port)."""
-    server = ThreadingHTTPServer(address, handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+                    name: str, limits: HttpLimits | None = None) -> Iterator[tuple[str, int]]:
+    """Serve HTTP in a daemon thread for the duration of the block; yields the bound (host, port).
+
+    The server is :class:`connectors.http_server.HardenedServer`: at most ``limits.max_connections``
+    connections, a total deadline per request, strict ``Content-Length``, escaped log lines."""
+    server = start_server(address, handler, name, limits)
     log.info("%s on http://%s:%d", name, *server.server_address[:2])
     try:
         yield server.server_address[0], server.server_address[1]
@@ -177,8 +174,9 @@ def serve_in_thread(address: tuple[str, int], handler: type[BaseHTTPRequestHandl
         server.server_close()
 
 
-def serving(store: OnCallStore, listen: str, token: str,
-            health: Health | None = None) -> contextlib.AbstractContextManager[tuple[str, int]]:
+def serving(store: OnCallStore, listen: str, token: str, health: Health | None = None,
+            http: HttpSettings | None = None) -> contextlib.AbstractContextManager[tuple[str, int]]:
     """Serve the on-call API in a thread for the duration of the block; yields the bound (host, port).
-    ``/healthz`` answers what ``health`` says (200 or 503 with its body)."""
-    return serve_in_thread(parse_listen(listen), _handler(store, token, health), "on-call API")
+    ``/healthz`` answers what ``health`` says (200 or 503 with its body); ``http``: the ``[http]`` limits."""
+    return serve_in_thread(parse_listen(listen), _handler(store, token, health), "on-call API",
+                           (http or HttpSettings()).limits(MAX_BODY))

@@ -78,9 +78,10 @@ def run_notify(config: Config, stack: OnCallStack, stop: threading.Event,
     token = api_token(config.oncall, os.environ) if config.oncall.http_listen else ""
     producer = Producer(config.kafka)
     notify = Notify(config, stack, producer, health=health)
-    api = serving(stack.store, config.oncall.http_listen, token, notify.health.check) if token else nullcontext()
+    api = serving(stack.store, config.oncall.http_listen, token, notify.health.check,
+                  config.http) if token else nullcontext()
     try:
-        with api:
+        with notify.exclusive(), api:  # the outbox's lock first: a second notify fails on it, not on the port
             notify.run(stop, until)
     finally:
         producer.close()
@@ -138,7 +139,7 @@ def listen(config: Config, listener: Listener, stop: threading.Event, notify: Ou
     from .metrics import serving as serving_metrics
 
     with serving_metrics(listener, parse_listen(config.listener.metrics_listen, "listener.metrics_listen"),
-                         notify=notify):
+                         notify=notify, http=config.http):
         listener.run(stop)
 
 

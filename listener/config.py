@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.http_server import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_S, HttpLimits
 from connectors.kafka import KafkaSettings
 from detectors import DetectorConfig
 
@@ -108,6 +109,21 @@ class OnCallSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The ``[http]`` table: limits of the HTTP servers of this process (the on-call API, ``/metrics`` and
+    ``/healthz``; a webhook source has the same keys in its ``[[sources]]`` table).  See
+    :mod:`connectors.http_server`."""
+
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Connections served at once per server; one more is answered 503 (``Retry-After: 1``) and closed."""
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    """Total time a client has for one request (waiting, request line, headers and body); then 408."""
+
+    def limits(self, max_body_bytes: int) -> HttpLimits:
+        return HttpLimits(self.max_connections, self.request_timeout_s, max_body_bytes)
+
+
+@dataclass(frozen=True)
 class Config:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     listener: ListenerSettings = field(default_factory=ListenerSettings)
@@ -129,6 +145,7 @@ class Config:
     silences: tuple[Mapping[str, Any], ...] = ()
     """``[[silences]]`` tables; checked by :func:`listener.notify.silences_from_config`."""
     oncall: OnCallSettings = field(default_factory=OnCallSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     @property
     def pipeline(self) -> PipelineSettings:
@@ -325,6 +342,10 @@ def _check(obj: Any, where: str) -> None:
         raise ConfigError(f"outbox.max_unavailable_s ({obj.max_unavailable_s:g}) must be longer than "
                           f"outbox.busy_timeout_s ({obj.busy_timeout_s:g}): it bounds the whole outage, each failed "
                           "write waits the busy timeout; e.g. max_unavailable_s = 300")
+    if where == "http":
+        problem = obj.limits(0).problem()
+        if problem:
+            raise ConfigError(f"http.{problem}")
     if where == "listener" and obj.snapshot_interval_s < 0:
         raise ConfigError(f"listener.snapshot_interval_s must be >= 0, got {obj.snapshot_interval_s}")
     if where == "listener" and obj.max_future_minutes < 0:

@@ -43,16 +43,17 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
+from connectors.http_server import HardenedHandler
 from detectors.lifecycle import Phase
 
 from .api import serve_in_thread
+from .config import HttpSettings
 
 if TYPE_CHECKING:
     from .notify import OutboxHealth
@@ -160,14 +161,15 @@ def health(listener: Listener, stale_after_s: float = 60.0, now: float | None = 
 
 @contextmanager
 def serving(listener: Listener, address: tuple[str, int], stale_after_s: float = 60.0,
-            notify: OutboxHealth | None = None) -> Iterator[tuple[str, int]]:
-    """Serve ``/metrics`` and ``/healthz`` in a thread for the block; yields the bound (host, port)."""
+            notify: OutboxHealth | None = None, http: HttpSettings | None = None) -> Iterator[tuple[str, int]]:
+    """Serve ``/metrics`` and ``/healthz`` in a thread for the block; yields the bound (host, port).
+    ``http``: the ``[http]`` limits (connections, request deadline); a request body over 1 KiB is 413."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ListenerCollector(listener, notify))  # type: ignore[arg-type]
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("metrics %s", fmt % args)
+    class Handler(HardenedHandler):
+        http_log = log
+        log_name = "metrics"
 
         def do_GET(self) -> None:  # noqa: N802
             path = self.path.split("?", 1)[0]
@@ -184,5 +186,5 @@ def serving(listener: Listener, address: tuple[str, int], stale_after_s: float =
             self.end_headers()
             self.wfile.write(body)
 
-    with serve_in_thread(address, Handler, "metrics and health") as bound:
+    with serve_in_thread(address, Handler, "metrics and health", (http or HttpSettings()).limits(1024)) as bound:
         yield bound

@@ -16,7 +16,8 @@ notify`` process (its own consumer group) turns them into notices:
    and dispatch what is due.
 
 A second notify process on the same outbox refuses to start (a lock file
-next to the database): two dispatchers would send every notice twice.
+next to the database, taken before the API's port is bound, so the error is
+that one line): two dispatchers would send every notice twice.
 ``crisiswatch run`` runs this role in a thread next to the listener.
 
 When the outbox cannot be written (another process holds SQLite's lock past
@@ -38,7 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -52,6 +53,7 @@ from connectors.publish import send_dead_letter
 from detectors import AlertEvent
 
 from .config import Config, ConfigError, Fatal
+from .logs import RateLimitedLog
 from .notifiers.action import build_actions
 from .notifiers.base import Notifier
 from .notifiers.registry import build_notifiers
@@ -239,9 +241,34 @@ class Notify:
         self.events = 0
         self.broker_errors = 0
         self.dead_letters: Counter[str] = Counter()
+        self._bad_events_log = RateLimitedLog(log, "bad alert events")
+        """At most 10 lines a minute for events that cannot be read (a foreign producer can send thousands)."""
         self._kafka_backoff = 1.0
         self._held: tuple[list[AlertEvent], dict[Position, int]] | None = None
         """Alert events polled but not yet in the outbox, with the offsets to commit once they are."""
+        self._exclusive = False
+        """Whether this process holds the outbox's single-instance lock through :meth:`exclusive`."""
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the outbox's single-instance lock (:func:`single_instance`) for the block; :meth:`run` inside it
+        does not take it again.  :func:`~listener.app.run_notify` takes it *before* it binds the API's port, so a
+        second notify fails with the one-line "another crisiswatch notify ..." error rather than with a
+        traceback about the address in use.  A notify that cannot take it closes its consumer: it never runs."""
+        if self._exclusive:
+            yield
+            return
+        with ExitStack() as held:
+            try:
+                held.enter_context(single_instance(str(self.stack.outbox.path)))
+            except ConfigError:
+                self.consumer.close()
+                raise
+            self._exclusive = True
+            try:
+                yield
+            finally:
+                self._exclusive = False
 
     def step(self, timeout_ms: int | None = None) -> int:
         """Poll, handle, commit, tick, dispatch; returns the alert events taken.
@@ -279,8 +306,9 @@ class Notify:
                     self.dead_letters["bad_alert_event"] += 1
                     send_dead_letter(self.producer, self.config.kafka.dlq_topic, value, batch.key(i),
                                      "bad_alert_event", reason, origin)
-                    log.error("alert event %s cannot be read (%s): sent to %s", origin, reason,
-                              self.config.kafka.dlq_topic)
+                    self._bad_events_log.error("bad_alert_event", "alert event %s cannot be read (%s): sent to %s",
+                                               origin, reason, self.config.kafka.dlq_topic)
+        self._bad_events_log.flush()
         return events, {b.position: b.next_offset for b in batches}
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
@@ -288,7 +316,7 @@ class Notify:
         was handled is already in the outbox, events read again later are recognised as replays, so it waits
         with backoff and goes on — dispatching what is due from the outbox meanwhile.  The outbox failing to
         be written does not end it either, up to ``[outbox] max_unavailable_s`` (:class:`OutboxHealth`)."""
-        with single_instance(str(self.stack.outbox.path)):
+        with self.exclusive():
             try:
                 while not stop.is_set() and not (until and until()):
                     try:
@@ -301,6 +329,7 @@ class Notify:
                     with suppress(sqlite3.OperationalError):  # ditto if the outbox has just become unwritable
                         self.stack.dispatcher.run_once()
             finally:
+                self._bad_events_log.flush(force=True)
                 self.consumer.close()
 
     def _cycle(self) -> float:

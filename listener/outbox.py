@@ -27,11 +27,23 @@ How:
   earlier one to the same receiver is still pending (a ``triggered`` retried
   after its ``resolved`` would reopen a PagerDuty incident nobody closes).
 
-What it cannot do: a crash *after* a receiver accepted an alert but *before*
-the row was marked delivered sends it again on restart.  Every notifier passes
-the alert id (or the crisis id) as the receiver's de-duplication key where the
-receiver has one (PagerDuty ``dedup_key``, the webhook's
-``X-Crisiswatch-Alert-Id``, e-mail ``Message-ID``); Slack has none.
+* Each retry of a delivery waits longer for the receiver's answer: the
+  receiver's ``timeout_s`` times the attempt number, at most 60 s (or
+  ``timeout_s`` if larger) — :func:`~listener.notifiers.base.attempt_timeout`.
+  A receiver slower than ``timeout_s`` usually goes on processing the request
+  we stopped waiting for; with the same timeout every retry would repeat it
+  and none would see the answer.
+
+The guarantee is *at least once*.  A notice is sent again after a timeout
+(the receiver may have processed the first attempt) and after a crash
+*after* a receiver accepted it but *before* the row was marked delivered.
+Every notifier passes a stable de-duplication key where the receiver has one
+— PagerDuty ``dedup_key`` (the crisis id: one incident per crisis), the
+webhook's ``Idempotency-Key`` and ``X-Crisiswatch-Alert-Id`` (the notice id,
+the same on every attempt), e-mail ``Message-ID`` — so a receiver that
+honours it sees each notice once.  Slack has none: a Slack webhook slower
+than the timeout can still post a notice twice (once per timed-out attempt,
+and with the growing timeout usually once at most).
 
 Time is the wall clock here (not event time): this is about delivering now.
 """
@@ -51,7 +63,7 @@ from typing import Any
 
 import orjson
 
-from .notifiers.base import Notifier, NotifierError
+from .notifiers.base import Notifier, NotifierError, delivery_attempt
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +278,8 @@ class Dispatcher:
             self._next_send[d.receiver] = now + spacing
             attempts += 1
             try:
-                notifier.send(self.decorate(d))
+                with delivery_attempt(d.attempts + 1):  # each retry waits longer for the receiver's answer
+                    notifier.send(self.decorate(d))
             except NotifierError as exc:
                 self._failed(d, exc, now)
                 continue

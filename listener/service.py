@@ -33,6 +33,7 @@ from detectors import AlertEvent
 
 from .alerts import AlertSink
 from .config import Config
+from .logs import RateLimitedLog
 from . import state
 from .pipeline import Pipeline
 from .sentiment import Scorer
@@ -125,6 +126,8 @@ class Listener:
         self.scorer = scorer or Scorer()
         self.pipeline = Pipeline(config.pipeline, reserved=(str(t.get("name")) for t in config.brands))
         self.stats = ListenerStats()
+        self._dead_letter_log = RateLimitedLog(log, "dead letters")
+        """At most a few lines a minute per reason: a flood of bad records must not flood the log too."""
         self.reset_state = reset_state
         self._brand_partition: dict[str, Position] = {}
         self._next: dict[Position, int] = {}
@@ -332,7 +335,7 @@ class Listener:
         origin = f"{batch.topic}/{batch.partition}/{batch.offset(index)}"
         send_dead_letter(self.producer, self.config.kafka.dlq_topic, batch.values[index], batch.key(index),
                          exc.reason, str(exc), origin)
-        log.warning("dead letter %s: %s", origin, exc)
+        self._dead_letter_log.warning(exc.reason, "dead letter %s: %s", origin, exc)
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
         """Cycle until ``stop`` is set (or ``until()`` is true); then close cleanly.
@@ -358,6 +361,7 @@ class Listener:
                                 time.time() - self.stats.degraded_since)
                     self.stats.degraded_since = None
                 backoff.succeeded(self.stats.snapshots)
+                self._dead_letter_log.flush()
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     c = self.pipeline.counters
@@ -389,6 +393,7 @@ class Listener:
 
     def close(self) -> None:
         """Snapshot and commit what was processed (a clean stop resumes exactly), then leave the group."""
+        self._dead_letter_log.flush(force=True)
         try:
             self.snapshot()
         except (BrokerError, TimeoutError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,9 @@ class HttpReceiver:
         self.default = default
         self.content_type = content_type
         self.script: list[int | Answer] = []
+        self.delay_s = 0.0
+        """Seconds to spend on each request before answering it (a slow receiver); the request is recorded
+        when the answer is ready, whether or not the client is still waiting for it."""
         self.requests: list[Request] = []
         self.arrived = threading.Condition()
 
@@ -78,6 +82,8 @@ def http_receiver(default: Answer = (200, {}, b""), path: str = "",
     class Handler(BaseHTTPRequestHandler):
         def _record(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if receiver.delay_s:
+                time.sleep(receiver.delay_s)
             status, headers, answer = receiver._next()
             with receiver.arrived:
                 receiver.requests.append(Request(self.command, self.path, {k.lower(): v for k, v in
@@ -89,8 +95,11 @@ def http_receiver(default: Answer = (200, {}, b""), path: str = "",
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a slow receiver): the request was processed all the same
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _record  # noqa: N815
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 
@@ -42,6 +44,36 @@ def secret(table: Mapping[str, Any], key: str, where: str, env: Mapping[str, str
 
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_RETRY_TIMEOUT_S = 60.0
+"""The most a retry's timeout grows to (a configured ``timeout_s`` above it is kept as it is)."""
+
+_ATTEMPT: ContextVar[int] = ContextVar("crisiswatch_delivery_attempt", default=1)
+
+
+@contextmanager
+def delivery_attempt(n: int) -> Iterator[None]:
+    """The block is attempt ``n`` (1 = the first) of one delivery: set by the outbox's dispatcher around
+    :meth:`Notifier.send`, read by :func:`attempt_timeout`."""
+    token = _ATTEMPT.set(max(1, int(n)))
+    try:
+        yield
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def attempt_timeout(timeout_s: float) -> float:
+    """The timeout for the current attempt: the configured one times the attempt number, at most
+    :data:`MAX_RETRY_TIMEOUT_S` (never less than the configured one).
+
+    Why: a receiver that takes longer than the timeout usually still processes the request we stopped
+    waiting for; retrying with the same timeout repeats the notice on every attempt and never sees an answer.
+    Waiting longer each time ends that: a receiver that takes between ``n - 1`` and ``n`` times the timeout
+    gets ``n - 1`` copies too many (one for a receiver up to twice as slow as the timeout).  One slower than
+    the cap still gets a copy per retry until the delivery is given up (``[outbox] give_up_after_s``).
+    """
+    return min(timeout_s * _ATTEMPT.get(), max(timeout_s, MAX_RETRY_TIMEOUT_S))
+
+
 COMMON_KEYS = ("type", "name")
 
 

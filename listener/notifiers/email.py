@@ -90,7 +90,7 @@ from detectors import AlertEvent, Severity, Status
 from listener.alerts import render_text
 
 from . import oncall_text
-from .base import NotifierConfigError, NotifierError, secret
+from .base import NotifierConfigError, NotifierError, attempt_timeout, secret
 
 KEYS = frozenset({"type", "name", "host", "port", "starttls", "ssl", "ca_file", "username", "password_env",
                   "from_addr", "to", "subject_prefix", "timeout_s"})
@@ -420,11 +420,12 @@ class EmailNotifier:
 
     def _deliver(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
         smtp: smtplib.SMTP | None = None
+        timeout = attempt_timeout(self.timeout_s)  # longer on each retry, as for the HTTP receivers
         try:
             if self.use_ssl:
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=self._context())
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._context())
             else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+                smtp = smtplib.SMTP(self.host, self.port, timeout=timeout)
                 if self.starttls:
                     smtp.starttls(context=self._context())
             if self.username:
@@ -450,7 +451,7 @@ class EmailNotifier:
             raise self._fail(f"TLS certificate not trusted: {exc.verify_message or exc}; set ca_file to the "
                              "server's CA bundle", retryable=False) from None
         except TimeoutError as exc:
-            raise self._fail(f"timed out after {self.timeout_s:g} s: {exc}", retryable=True) from None
+            raise self._fail(f"timed out after {timeout:g} s: {exc}", retryable=True) from None
         except OSError as exc:
             raise self._fail(f"connection failed: {type(exc).__name__}: {exc}", retryable=True) from None
         finally:

@@ -4,6 +4,8 @@ Retrying is the outbox dispatcher's job; a notifier POSTs once through
 :func:`http_post` and turns the answer into success or a
 :class:`~listener.notifiers.base.NotifierError` with :func:`check_answer`
 (5xx, 408 and 429 retryable, with ``Retry-After``; other statuses not).
+Each retry of a delivery waits longer for the answer than the one before
+(:func:`~listener.notifiers.base.attempt_timeout`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
-from .base import NotifierConfigError, NotifierError
+from .base import NotifierConfigError, NotifierError, attempt_timeout
 
 USER_AGENT = "crisiswatch/0.1 (alert notifier)"
 _MAX_ANSWER = 64 * 1024
@@ -90,7 +92,8 @@ def http_post(url: str, body: bytes | None, headers: Mapping[str, str], timeout_
               redact: Callable[[str], str], method: str = "POST") -> Answer:
     """POST (or ``method``) once, no redirects, no retries.  Returns any HTTP answer; raises retryable
     NotifierError on network errors and timeouts.  ``what`` names the receiver in messages; ``redact``
-    scrubs secrets."""
+    scrubs secrets.  ``timeout_s`` is the configured timeout: a retry waits longer (:func:`attempt_timeout`)."""
+    timeout_s = attempt_timeout(timeout_s)
     request = urllib.request.Request(url, data=body, method=method, headers={"User-Agent": USER_AGENT, **headers})
     try:
         with _OPENER.open(request, timeout=timeout_s) as resp:

@@ -8,7 +8,9 @@ The request
 ==============================  ==============================================================
 ``Content-Type``                ``application/json``
 ``X-Crisiswatch-Event``         the event's ``status``: triggered | escalated | updated | resolved
-``X-Crisiswatch-Alert-Id``      the event's ``id`` — the de-duplication key (see below)
+``X-Crisiswatch-Alert-Id``      the notice's id — the de-duplication key (see below)
+``Idempotency-Key``             the same value: the conventional header of receivers that
+                                de-duplicate requests (Stripe-style APIs, idempotency middleware)
 ``X-Crisiswatch-Timestamp``     when this attempt was sent, in Unix seconds (an integer)
 ``X-Crisiswatch-Signature``     ``sha256=`` + hex HMAC-SHA256, keyed with the shared secret, of
                                 ``<X-Crisiswatch-Timestamp>.<raw body>``
@@ -27,18 +29,24 @@ A receiver should
    (:func:`verify_signature` does steps 1 and 2 and may be copied);
 2. reject a timestamp more than 5 minutes from its own clock — signing the
    time means a captured request cannot be replayed later;
-3. de-duplicate on ``X-Crisiswatch-Alert-Id``: the id is deterministic
-   (``<crisis id>:<n>:<status>``), so a delivery repeated by our outbox (a
-   retry, or a crash between "accepted" and "marked delivered") carries the
-   same id, though a fresh timestamp and signature.  Headers are latin-1 on
-   the wire, so characters outside visible ASCII, and ``%``, are
-   percent-encoded (UTF-8) in the header; ``urllib.parse.unquote`` gives the
-   id in the body back;
-4. answer 2xx quickly.  5xx, 408 and 429 (with ``Retry-After``, seconds or an
-   HTTP date) make us try again later with backoff; any other status —
-   redirects included, which are not followed because a redirected POST turns
-   into a body-less GET — is a permanent refusal and the delivery is marked
-   dead.
+3. de-duplicate on ``X-Crisiswatch-Alert-Id`` (or ``Idempotency-Key``, the
+   same value): the id is deterministic (``<crisis id>:<n>:<status>``, or a
+   reminder's or escalation's own id derived from it), so a delivery
+   repeated by our outbox (a retry — also after we stopped waiting for an
+   answer the receiver was still working on — or a crash between "accepted"
+   and "marked delivered") carries the same id, though a fresh timestamp and
+   signature.  Headers are latin-1 on the wire, so characters outside visible
+   ASCII, and ``%``, are percent-encoded (UTF-8) in the header;
+   ``urllib.parse.unquote`` gives the id in the body back;
+4. answer 2xx quickly: we wait ``timeout_s`` for the answer at the first
+   attempt and the attempt number times that at each retry (at most 60 s,
+   or ``timeout_s`` if larger).  5xx, 408 and 429 (with ``Retry-After``,
+   seconds or an HTTP date) make us try again later with backoff, and so
+   does 409 (what a receiver that honours ``Idempotency-Key`` answers while
+   it is still processing an earlier attempt with the same key); any other
+   status — redirects included, which are not followed because a redirected
+   POST turns into a body-less GET — is a permanent refusal and the delivery
+   is marked dead.
 
 Configuration (a ``[[receivers]]`` table)::
 
@@ -47,7 +55,7 @@ Configuration (a ``[[receivers]]`` table)::
     name = "ops-hook"                 # optional, defaults to "webhook"
     url_env = "CRISISWATCH_HOOK_URL"  # env var holding the URL (often embeds a token)
     secret_env = "CRISISWATCH_HOOK_SECRET"  # env var holding the HMAC secret
-    timeout_s = 10                    # per socket operation
+    timeout_s = 10                    # per socket operation (first attempt; retries wait longer)
 
 The URL and the secret never appear in errors, logs or ``repr()``; errors
 name only the receiver and the host.
@@ -87,6 +95,7 @@ from .http import (
     check_http_url,
     destination,
     http_post,
+    retry_after,
     url_secrets,
 )
 
@@ -168,14 +177,22 @@ class WebhookNotifier:
             raise NotifierError(f"{what}: the event has no id", retryable=False)
         body = event_json(event, what)
         timestamp = str(int(self._clock()))
+        key = header_value(notice_id(event))  # the same on every attempt of this notice
         headers = {
             "Content-Type": "application/json",
             "X-Crisiswatch-Event": header_value(event.get("status", "")),
-            "X-Crisiswatch-Alert-Id": header_value(notice_id(event)),
+            "X-Crisiswatch-Alert-Id": key,
+            "Idempotency-Key": key,
             "X-Crisiswatch-Timestamp": timestamp,
             "X-Crisiswatch-Signature": sign(self._secret, timestamp, body),
         }
         answer = http_post(self._url, body, headers, self.timeout_s, what, self._redact)
+        if answer.status == 409:
+            # What receivers that honour Idempotency-Key answer while a request with the same key is still
+            # being processed — our earlier attempt, which we stopped waiting for: ask again later.
+            raise NotifierError(f"{what}: HTTP 409 — still processing an earlier attempt of this notice",
+                                retryable=True, retry_after_s=retry_after(answer.headers.get("retry-after"),
+                                                                          self._clock()))
         check_answer(answer, what, self._redact, self._clock())
 
 

@@ -51,3 +51,6 @@ def test_rules_from_config_and_errors() -> None:
         rules_from_config([{"name": "x", "keywords": "x"}])
     with pytest.raises(BrandConfigError, match="unique"):
         BrandMatcher([ACME, ACME])
+    for name in ("..", "a/b", "ac\u200bme", "acme\u202e"):  # names the wire format refuses (see test_mention)
+        with pytest.raises(BrandConfigError, match=r"brands\[0\]\.name must not contain"):
+            rules_from_config([{"name": name, "keywords": ["x"]}])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+import unicodedata
 from datetime import datetime, timezone
 
 import orjson
@@ -101,6 +103,12 @@ def test_decode_of_arbitrary_objects_raises_only_mention_error(obj: dict) -> Non
     assert isinstance(m, Mention)
 
 
+def bad_name(name: str) -> bool:
+    """The rule for brand and source names, written independently of connectors.mention."""
+    return (any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in name)
+            or "/" in name or "\\" in name or ".." in name or name.strip() == ".")
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(min_size=1, max_size=40).filter(str.strip),
@@ -110,8 +118,8 @@ def test_decode_of_arbitrary_objects_raises_only_mention_error(obj: dict) -> Non
 )
 def test_round_trip_property(brand: str, text: str, when: datetime, reach: int | None) -> None:
     m = Mention(id="x:1", source="x", brand=brand, text=text, created_at=when.replace(microsecond=0), reach=reach)
-    if CONTROL.search(brand):
-        with pytest.raises(MentionError, match="control characters") as info:
+    if bad_name(brand):
+        with pytest.raises(MentionError, match="brand") as info:
             decode(encode(m))
         assert info.value.reason == "invalid_value" and info.value.field == "brand"
         return
@@ -154,3 +162,37 @@ def test_fast_path_agrees_with_the_full_validator(obj: dict) -> None:
         assert fast is None
         return
     assert fast is None or fast == full
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("brand", "..", "'..'"), ("brand", "acme/../pause", "'/'"), ("brand", "a/b", "'/'"), ("brand", "a\\b", "'/'"),
+    ("brand", ".", "'.'"), ("brand", "acme\u202e", "U+202E"), ("brand", "ac\u200bme", "U+200B"),
+    ("brand", "\u2066acme\u2069", "U+2066"), ("brand", "\ufeffacme", "U+FEFF"), ("brand", "ac\tme", "control"),
+    ("brand", "acme\u2028", "U+2028"), ("brand", "acme\U000e0041", "U+E0041"),
+    ("source", "../twitter", "'..'"), ("source", "twit\u200dter", "U+200D"), ("source", "x/y", "'/'"),
+    ("id", "../pause", "'..' path segment"), ("id", "rss:https://e.x/a/../b", "'..' path segment"),
+    ("id", "x:1\u202e", "U+202E"), ("id", "x:\u200b", "U+200B"),
+])
+def test_spoofing_or_path_names_are_refused_naming_the_field(field: str, value: str, says: str) -> None:
+    with pytest.raises(MentionError) as info:
+        decode(raw(**{field: value}))
+    assert (info.value.reason, info.value.field) == ("invalid_value", field)
+    assert field in str(info.value) and says in str(info.value)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("brand", "café crème"), ("brand", "R&D <team>"), ("brand", "Acme Inc."), ("brand", "شركة"), ("brand", "株式会社"),
+    ("source", "twitter"), ("source", "news.example.com"), ("id", "bluesky:at://did:plc:abc/app.bsky.feed.post/3k"),
+    ("id", "rss:https://blog.example/2026/wait...what"), ("id", "mastodon:https://m.example/@a/1"), ("id", "a..b"),
+    ("brand", "\U0001f600 emoji"),
+])
+def test_ordinary_names_and_url_ids_are_kept(field: str, value: str) -> None:
+    assert getattr(decode(raw(**{field: value})), field) == value
+
+
+def test_the_invisible_characters_cover_unicode_format_characters() -> None:
+    from connectors.mention import _FORMAT
+
+    missing = [hex(cp) for cp in range(sys.maxunicode + 1)
+               if unicodedata.category(chr(cp)) in ("Cf", "Cs", "Zl", "Zp") and not _FORMAT.match(chr(cp))]
+    assert missing == [], f"Unicode {unicodedata.unidata_version}: add these to _FORMAT_CHARS"

@@ -189,3 +189,17 @@ def test_a_brand_that_arrives_on_two_partitions_is_counted_and_told_with_the_fix
     warnings = [r.getMessage() for r in caplog.records if "arrives on partitions" in r.getMessage()]
     assert len(warnings) == 1 and "partitioner=murmur2_random" in warnings[0]
     producer.close()
+
+
+def test_a_flood_of_bad_records_is_dead_lettered_in_full_but_logged_in_a_few_lines(
+        kafka: KafkaSettings, caplog: pytest.LogCaptureFixture) -> None:
+    # one warning line per dead letter made 359k log lines in a brand flood
+    producer = Producer(kafka)
+    send(kafka, producer, [*mentions(5), *[b"{not json"] * 300])
+    listener = listener_for(kafka, producer)
+    with caplog.at_level("WARNING", logger="listener.service"):
+        listener.run(threading.Event(), until=lambda: listener.stats.consumed >= 305)
+    assert len(read_all(kafka, kafka.dlq_topic, timeout_s=15)) == 300
+    lines = [r.getMessage() for r in caplog.records if r.name == "listener.service" and "dead letter" in r.getMessage()]
+    assert len(lines) == 11 and lines[-1] == "... and 290 more dead letters (invalid_json) in the last minute", lines[-2:]
+    producer.close()

@@ -94,6 +94,7 @@ def test_posts_the_event_json_with_signed_headers(receiver: HttpReceiver) -> Non
     assert req.headers["content-type"] == "application/json"
     assert req.headers["x-crisiswatch-event"] == "triggered"
     assert req.headers["x-crisiswatch-alert-id"] == "acme:20261124T0202Z:0:triggered"
+    assert req.headers["idempotency-key"] == "acme:20261124T0202Z:0:triggered"  # the conventional header, same value
     assert req.headers["x-crisiswatch-timestamp"] == str(int(NOW))
     assert req.headers["user-agent"].startswith("crisiswatch/")
     # The documented scheme, computed independently: HMAC-SHA256(secret, "<timestamp>.<raw body>").
@@ -203,6 +204,13 @@ def test_other_4xx_is_permanent(receiver: HttpReceiver, status: int) -> None:
         notifier(receiver.url).send(make_event().to_dict())
     assert not err.value.retryable
     assert f"HTTP {status}" in str(err.value)
+
+
+def test_409_is_retryable_an_idempotent_receiver_still_processing_the_same_key(receiver: HttpReceiver) -> None:
+    receiver.answer(409, {"Retry-After": "7"})
+    with pytest.raises(NotifierError) as err:
+        notifier(receiver.url).send(make_event().to_dict())
+    assert err.value.retryable and err.value.retry_after_s == 7 and "HTTP 409" in str(err.value)
 
 
 def test_408_is_retryable(receiver: HttpReceiver) -> None:

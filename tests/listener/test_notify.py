@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,6 +88,31 @@ def test_alert_events_on_the_topic_reach_the_receiver_once_even_after_a_restart(
     assert second.events == len(EVENTS) + 2 and second.stack.engine.replays == len(EVENTS) + 2
     assert len(receiver.accepted) == len(expected)
     producer.close()
+
+
+@pytest.mark.broker
+def test_a_flood_of_bad_alert_events_is_dead_lettered_in_full_but_logged_in_a_few_lines(
+        kafka: KafkaSettings, tmp_path: Path, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    config = config_with_hook(tmp_path, kafka, receiver.url + "/hook", monkeypatch)
+    producer = Producer(kafka)
+    for i in range(40):
+        producer.send(kafka.alerts_topic, b'{"not": "an alert %d"}' % i, key=b"acme")
+    producer.flush()
+    stack = build_oncall(config)
+    assert stack is not None
+    notify = Notify(config, stack, producer)
+    caplog.set_level(logging.INFO, logger="listener.notify")
+    deadline = time.monotonic() + 60
+    notify.run(threading.Event(), until=lambda: notify.dead_letters["bad_alert_event"] >= 40
+               or time.monotonic() > deadline)
+    producer.close()
+    stack.outbox.close()
+    assert notify.dead_letters == {"bad_alert_event": 40}
+    assert len(read_all(kafka, kafka.dlq_topic, timeout_s=10)) == 40  # every one kept, with its reason
+    said = [r.getMessage() for r in caplog.records if r.name == "listener.notify"]
+    assert len([m for m in said if "cannot be read" in m]) == 10, said
+    assert "... and 30 more bad alert events (bad_alert_event) in the last minute" in said  # at the stop
 
 
 def test_a_second_notify_on_the_same_outbox_refuses_to_start(tmp_path: Path) -> None:

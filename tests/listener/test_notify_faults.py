@@ -254,3 +254,33 @@ def test_a_notify_thread_that_dies_under_run_ends_the_process_non_zero(tmp_path:
     assert code == 1, err[-3000:]
     assert last == "crisiswatch: the notify role failed (RuntimeError: injected bug in the on-call clock): " \
                    "stopping the service so that its supervisor restarts it", last
+
+
+@pytest.mark.broker
+def test_a_second_notify_with_the_api_on_fails_in_one_line_on_the_lock_not_on_the_port(
+        kafka: KafkaSettings, tmp_path: Path, receiver: HttpReceiver) -> None:
+    """Both would bind the same ``[oncall] http_listen``: the second must say another notify holds the outbox
+    (it crashed with a traceback on "address already in use" before), and leave the first alone."""
+    port = free_port()
+    cfg = service_config(tmp_path, kafka, f'[oncall]\nhttp_listen = "127.0.0.1:{port}"\ntoken_env = "ONCALL_TOKEN"\n')
+    env = {**os.environ, "HOOK_URL": receiver.url, "HOOK_SECRET": "s" * 32, "ONCALL_TOKEN": TOKEN,
+           "CRISISWATCH__ONCALL__GROUP_ID": f"notify-{kafka.group_id}"}
+    command = [sys.executable, "-m", "listener.cli", "notify", "--config", str(cfg)]
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert started(tmp_path, first) and first.poll() is None, stop(first)
+        assert wait_until(lambda: get(healthz)[0] == 200, 30), stop(first)
+        second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert "Traceback" not in second.stderr, second.stderr[-3000:]
+        assert last_line(second.stderr) == (
+            f"crisiswatch: configuration error: another crisiswatch notify (pid {first.pid}) is using the outbox "
+            f"{tmp_path / 'outbox.db'}: run exactly one notify process per outbox"), second.stderr[-3000:]
+        assert first.poll() is None and get(healthz)[0] == 200  # the first one goes on
+        first.terminate()
+        code, err = stop(first)
+        assert code == 0, err[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()

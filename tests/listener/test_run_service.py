@@ -69,3 +69,63 @@ seed = 7
     assert "CRISIS TRIGGERED | acme" in "".join(lines)
     sent = [e["id"] for e in hook.json()]
     assert sent[0] == events[0]["id"] and sent[-1] == events[-1]["id"] and len(set(sent)) == len(sent)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie — dead, not yet reaped by its parent — counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_sigkill_of_run_takes_the_embedded_broker_with_it(tmp_path: Path) -> None:
+    """``kill -9`` of the service (an OOM kill, a supervisor giving up on a stuck stop) used to leave the embedded
+    broker running, holding its port and its memory, with nobody left to stop it."""
+    import re
+
+    from ..waiting import wait_until
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[listener]\nconsole = false\n")
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "listener.cli", "--log-level", "INFO", "run", "--config",
+                                 str(cfg)], stdout=subprocess.DEVNULL, stderr=out, text=True)
+    found: list[tuple[int, int]] = []
+
+    def broker_started() -> bool:
+        m = re.search(r"embedded broker ready on 127\.0\.0\.1:(\d+) \(pid (\d+)\)", err.read_text())
+        if m:
+            found.append((int(m[1]), int(m[2])))
+        return bool(m) or proc.poll() is not None
+
+    broker_pid = 0
+    try:
+        assert wait_until(broker_started, 60) and found, err.read_text()[-3000:]
+        port, broker_pid = found[0]
+        assert _alive(broker_pid) and not _port_free(port)
+        assert proc.poll() is None, err.read_text()[-3000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert wait_until(lambda: not _alive(broker_pid), 5), "the embedded broker outlived its parent"
+        assert wait_until(lambda: _port_free(port), 5), f"port {port} is still taken"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if broker_pid and _alive(broker_pid):
+            os.kill(broker_pid, signal.SIGKILL)  # the process this test started, by its pid
