@@ -20,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY connectors ./connectors
 COPY detectors ./detectors
 COPY listener ./listener
+COPY crisiswatch ./crisiswatch
 RUN pip install --no-cache-dir ".[notebooks]"
 
 # ---- build-jupyter: the same virtualenv plus JupyterLab ----------------------------

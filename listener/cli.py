@@ -389,7 +389,10 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from crisiswatch import __version__
+
     p = argparse.ArgumentParser(prog="crisiswatch", description="Streaming social-listening crisis detector.")
+    p.add_argument("--version", action="version", version=f"crisiswatch {__version__}")
     p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="json: one JSON object a line (ts, level, logger, message) for log collectors")
