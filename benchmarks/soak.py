@@ -42,7 +42,7 @@ and reports for each the time until the system is back to normal:
   ``Idempotency-Key`` per notice for a receiver to drop them.
 
 Not injected: a broker restart.  The embedded broker keeps nothing across a
-restart (KAFKA-NOTES.md), so "nothing lost" cannot be measured across one;
+restart (docs/kafka-notes.md), so "nothing lost" cannot be measured across one;
 ``tests/listener/test_outage.py`` and ``tests/listener/test_faults.py`` cover
 the listener riding through it and recreating the topics.
 

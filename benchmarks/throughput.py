@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             alerts_topic="bench-alerts",
             dlq_topic="bench-mentions.dlq",
             partitions=4,
-            enable_idempotence=False,  # KAFKA-NOTES.md: the embedded broker's producer ids
+            enable_idempotence=False,  # docs/kafka-notes.md: the embedded broker's producer ids
             session_timeout_ms=3000,
             heartbeat_interval_ms=1000,
         )

@@ -1,7 +1,7 @@
 """The wire format of a mention: the single contract between connectors and listener.
 
 A mention travels as one UTF-8 JSON object on the ``mentions`` topic, keyed by
-brand (see DESIGN.md)::
+brand (see docs/design.md)::
 
     {"v": 1, "id": "reddit:t3_abc", "source": "reddit", "brand": "acme",
      "text": "...", "created_at": "2026-11-23T14:02:11Z", "author": "u/x",

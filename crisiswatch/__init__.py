@@ -2,7 +2,7 @@
 
 The code lives in three top-level packages, ``connectors`` (sources and the Kafka adapter), ``listener`` (the
 service roles) and ``detectors`` (the pure detection core); see docs/design.md.  Why they are not (yet)
-installed under this namespace: README, "Dependencies and packaging".
+installed under this namespace: README, "Dependencies", "Packaging".
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ a scale that follows the brand's own variability, and the negative talk has a th
   ``min_ratio`` times the usual, and the extra talk more negative than the usual mix (log-odds lift and a
   binomial test), still so without the window's worst minute;
 * **share shift** — over a long window, the mix itself turned negative (log-odds) with little extra volume;
-* **sustained excess** — a Poisson CUSUM over 10-minute blocks against "twice the usual": a bad day that
-  builds to 2-3x and stays there for hours, which no single window proves.
+* **sustained excess** — a Poisson CUSUM over 10-minute blocks against ``cusum_ratio`` (2.5) times the usual:
+  a bad day that builds to 2-3x and stays there for hours, which no single window proves.
 
 Voices, not mentions: an author counts once per window and a cascade of copies of one post as one voice
 plus ``repost_weight`` a copy; the baseline is scaled by the share of independent voices the brand usually

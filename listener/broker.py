@@ -5,7 +5,7 @@ the test suite.  It keeps everything in memory: a restart loses all topics and
 offsets, so it is for trying crisiswatch out and for tests; production points
 at Apache Kafka.
 
-Start-up follows KAFKA-NOTES.md: the broker cannot bind port 0, so a free
+Start-up follows docs/kafka-notes.md: the broker cannot bind port 0, so a free
 loopback port is picked in Python and passed to both listener flags; if the
 port was taken in between, Tansu exits with status 0 and we retry on another.
 Ready means: process alive, ``ready in`` in its log, and a TCP connect works.

@@ -2,18 +2,20 @@
 
 One cycle (:meth:`Listener.step`):
 
-1. poll a batch of records;
+1. poll a batch of records (after an assignment, first restore the partitions'
+   brands from the state topic and seek to their snapshot);
 2. decode each; a record that is not a valid mention goes to the dead-letter
    topic with its reason and origin, and a counter goes up;
 3. score the batch with VADER and feed it through the :class:`Pipeline`;
 4. emit the resulting alert events to every sink and flush them, and flush
    the dead letters;
-5. only then commit the offsets of the batch.
+5. every ``snapshot_interval_s`` (whether or not the poll returned records):
+   write the changed brands' state, flush, and only then commit the offsets.
 
-A crash anywhere before step 5 means the batch is read again: mentions are
-at-least-once, alerts are idempotent by id.  When partitions are revoked in a
-rebalance, the brands that lived on them are forgotten here; their new owner
-starts them afresh (state hand-over through snapshots is issue #5's work).
+A crash anywhere before step 5 means the input since the last snapshot is read
+again: mentions are at-least-once, alerts are idempotent by id.  When partitions
+are revoked in a rebalance, the brands that lived on them are forgotten here;
+their new owner restores them from the last snapshot (listener/state.py).
 """
 
 from __future__ import annotations

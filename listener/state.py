@@ -1,6 +1,6 @@
 """State snapshots: a brand's buckets and detector, with the input offsets they cover, on a compacted topic.
 
-Why (DESIGN.md, "restartable and deterministic"): a listener that crashes,
+Why (docs/design.md, "restartable and deterministic"): a listener that crashes,
 restarts or loses a partition in a rebalance must not forget its brands'
 baselines (two hours of warm-up blind to crises) nor count a mention twice.
 The established pattern on Kafka is a changelog: a compacted state topic
@@ -18,7 +18,7 @@ partition *p*.  Two kinds of record, JSON compressed with zlib:
   brand whose state changed before it has a ``b:`` record written before the
   marker.
 
-A snapshot (every ``listener.snapshot_interval_s``, on revocation and on
+A snapshot (every ``listener.snapshot_interval_s``, idle or not, and on
 shutdown) writes the brands that changed since the last one, then the
 markers, flushes, and only then commits the consumer offsets (the same as the
 markers).  On assignment a listener folds the state partition (latest record

@@ -1,6 +1,6 @@
 """A broker that goes away and comes back: the listener rides through without a restart.
 
-The embedded broker keeps nothing across a restart (KAFKA-NOTES.md): the
+The embedded broker keeps nothing across a restart (docs/kafka-notes.md): the
 broker that comes back is empty — no topics, offsets, groups or snapshots —
 and numbers offsets from 0 again, which Apache Kafka never does.  So what is
 tested is what can be: the listener's loop survives the outage (no

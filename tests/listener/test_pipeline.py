@@ -95,7 +95,7 @@ def test_the_brand_cap_never_locks_out_a_configured_brand() -> None:
 
 
 def test_a_restored_brand_still_knows_the_mentions_of_its_open_minutes() -> None:
-    """DESIGN.md principle 2: restoring a brand's snapshot gives what an uninterrupted run gives.  A mention
+    """docs/design.md principle 2: restoring a brand's snapshot gives what an uninterrupted run gives.  A mention
     re-sent after the restore point whose minute was still open is a duplicate, not counted twice; one whose
     minute had closed is counted late (the id memory itself is not in the snapshot) and changes no count."""
     import orjson
