@@ -202,7 +202,7 @@ def _fast(obj: object) -> Mention | None:
         return None
     names = source + brand  # isprintable: no control, format, separator or surrogate character (C code, fast)
     if (not (mention_id.isprintable() and names.isprintable()) or "/" in names or "\\" in names or ".." in source
-            or ".." in brand or ".." in mention_id or source.strip() == "." or brand.strip() == "."):
+            or ".." in brand or ".." in mention_id or source.strip() == "." or brand.strip() == "." or ":" in brand):
         return None  # or refused: the full validator says which
     author, url, lang, reach, repost = get("author"), get("url"), get("lang"), get("reach"), get("is_repost", False)
     if not ((author is None or type(author) is str and len(author) <= MAX_FIELD_CHARS)
@@ -295,7 +295,13 @@ def _check_short(field: str, value: str, limit: int = MAX_FIELD_CHARS) -> None:
 
 def check_name(field: str, value: str) -> None:
     """A brand or source name: no control or invisible character, no ``/``, ``\\``, ``..``, not ``.`` alone
-    (names end up in URLs, file names and labels).  Raises MentionError ``invalid_value`` naming ``field``."""
+    (names end up in URLs, file names and labels), and a brand (``brand``, or a ``[[brands]]`` ``name``) no
+    ``:``.  Raises MentionError ``invalid_value`` naming ``field``."""
+    if field in ("brand", "name") and ":" in value:
+        # alert and notice ids are "<brand>:<minute>:..." and "<brand>:volume:<minute>": brand "acme:volume" would
+        # give crisis ids equal to brand "acme"'s volume-notice ids
+        raise MentionError("invalid_value", f"{field} must not contain ':' (it separates the parts of alert ids): "
+                           f"got {value[:80]!r}", field)
     found = _BAD_NAME.search(value)
     if not found:
         return
