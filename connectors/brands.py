@@ -18,6 +18,7 @@ handle or hashtag, which are unambiguous.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,10 +94,12 @@ def rules_from_config(tables: Sequence[Mapping[str, Any]]) -> list[BrandRule]:
     rules = []
     for i, t in enumerate(tables):
         where = f"brands[{i}]"
-        unknown = set(t) - {"name", "keywords", "handles", "hashtags", "exclude"}
+        known = ("name", "keywords", "handles", "hashtags", "exclude")
+        unknown = sorted(set(t) - set(known))
         if unknown:
-            raise BrandConfigError(f"unknown key {where}.{sorted(unknown)[0]}: known keys are name, keywords, "
-                                   "handles, hashtags, exclude")
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise BrandConfigError(f"unknown key {where}.{unknown[0]}: {hint}(known keys are {', '.join(known)})")
         name = t.get("name")
         if not isinstance(name, str) or not name.strip():
             raise BrandConfigError(f"{where}.name is required (the brand's key on the mentions topic)")

@@ -5,7 +5,7 @@ and :func:`ensure_topics`, and sees only :class:`Record` values and plain
 ``(topic, partition) -> offset`` mappings — never a kafka-python type.  That
 keeps a faster client (e.g. confluent-kafka) a drop-in option later.
 
-Client settings follow ``KAFKA-NOTES.md``: short group session timeouts (the
+Client settings follow ``docs/kafka-notes.md``: short group session timeouts (the
 embedded broker takes half the session timeout to form a group), ``earliest``
 offset reset (its "latest" offsets are wrong) and, against the embedded
 broker, a non-idempotent producer (its producer ids do not survive a restart).
@@ -265,7 +265,7 @@ class Consumer:
 
     ``on_assign`` / ``on_revoke`` receive lists of ``(topic, partition)``;
     revocation is called before partitions move, so the owner can finish its
-    work and commit (DESIGN.md, "restartable and deterministic").
+    work and commit (docs/design.md, "restartable and deterministic").
     """
 
     def __init__(
@@ -411,8 +411,12 @@ class _Rebalance(ConsumerRebalanceListener):
             self._on_assign(sorted((tp.topic, tp.partition) for tp in assigned))
 
 
-def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
+def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0,
+                  missing_level: int = logging.WARNING) -> None:
     """Create the topics that do not exist yet (idempotent); the state topic compacted.
+
+    Creating one is logged at ``missing_level``: a warning (a production broker lost or never had it), INFO
+    for a broker that was just started empty (the embedded one), where it is expected.
 
     The state topic is partitioned like the mentions topic: with ``settings.partitions``, or with as many
     partitions as the mentions topic already has (a broker that auto-created it when a producer wrote first).
@@ -436,7 +440,7 @@ def ensure_topics(settings: KafkaSettings, topics: Iterable[str], timeout_s: flo
             if name not in existing
         ]
         if new:
-            log.warning("creating missing topics %s", ", ".join(t.name for t in new))
+            log.log(missing_level, "creating missing topics %s", ", ".join(t.name for t in new))
             try:
                 admin.create_topics(new)
             except TopicAlreadyExistsError:
@@ -452,7 +456,7 @@ def read_partitions(settings: KafkaSettings, positions: Sequence[Position],
     """Every record of the given partitions, from the beginning to their end as of the read (no group).
 
     The end is the high-water mark the fetches report (``consumer.highwater``):
-    the embedded broker answers "latest" offset queries wrongly (KAFKA-NOTES.md),
+    the embedded broker answers "latest" offset queries wrongly (docs/kafka-notes.md),
     so ``end_offsets`` is not used.  One consumer for all of them.  Raises
     ``TimeoutError`` if the ends are not reached in ``timeout_s``, and
     ``ValueError`` if a partition does not exist.

@@ -18,7 +18,7 @@ from typing import Any
 from . import bluesky, hackernews, mastodon, reddit, rss, webhook, x
 from .mention import MentionError, parse_time
 from .options import take
-from .replay import FileReplay
+from .replay import FileReplay, zone
 from .simulator import BrandProfile, InjectedCrisis, Simulation, demo_simulation
 from .source import Source, SourceConfigError, SourceContext
 
@@ -26,11 +26,24 @@ __all__ = ["BUILDERS", "SourceConfigError", "build_source", "source_speed", "tak
 
 
 def _file(table: Mapping[str, Any], where: str, ctx: SourceContext) -> Source:
+    """``path`` (required), ``format`` (``csv``/``jsonl``, from the extension), ``columns`` and ``constants``
+    (CSV: wire field -> column, and fixed values), ``time_format`` (strptime), ``timezone`` (IANA name for
+    timestamps written without one; default none: they are rejected); see :mod:`connectors.replay`."""
     opts = take(table, where, {"path": str, "format": str, "columns": dict, "constants": dict,
-                                "time_format": str}, required=("path",))
+                                "time_format": str, "timezone": str}, required=("path",))
     if not Path(opts["path"]).is_file():
         raise SourceConfigError(f"{where}.path: no file at {opts['path']!r} (check the path and the mount)")
-    return FileReplay(**opts)
+    if "timezone" in opts:
+        try:
+            zone(opts["timezone"])
+        except ValueError as exc:
+            raise SourceConfigError(f"{where}.timezone: {exc}") from None
+    try:
+        replay = FileReplay(**opts)
+        replay.check()
+    except ValueError as exc:
+        raise SourceConfigError(f"{where}: {exc}") from None
+    return replay
 
 
 def _time(value: Any, key: str) -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -30,9 +31,41 @@ class Rejected:
     detail: str
     origin: str
     """Where it came from, e.g. ``file:mentions.jsonl:17``."""
+    fix: str = ""
+    """What to change so that such input gets through, when the source knows (a file source: an option)."""
 
 
 Item = Mention | Post | Rejected
+
+
+class Rejections:
+    """What a source rejected, by reason, with the first example of each: the summary a person can act on
+    (``ingest``, ``run`` and ``sources`` print it; the dead-letter topic has every record)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.first: dict[str, Rejected] = {}
+
+    def add(self, item: Rejected) -> None:
+        self.counts[item.reason] += 1
+        self.first.setdefault(item.reason, item)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self, source: str, read: int, where: str = "") -> str:
+        """``source: R of N read rejected`` then, for each reason (most frequent first), its count, the first
+        example and the fix; empty when nothing was rejected."""
+        if not self.counts:
+            return ""
+        lines = [f"{source}: {self.total} of {read} read rejected{f' ({where})' if where else ''}"]
+        for reason, n in self.counts.most_common():
+            first = self.first[reason]
+            lines.append(f"  {reason} {n}, first at {first.origin}: {first.detail[:200]}")
+            if first.fix:
+                lines.append(f"    fix: {first.fix}")
+        return "\n".join(lines)
 
 
 class SourceConfigError(ValueError):

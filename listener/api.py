@@ -3,11 +3,16 @@
 Why: the person paged at 3 am acknowledges from a phone or a chat bot, not
 from a shell on the server.  ``[oncall] http_listen`` turns it on (off by
 default; bind it to loopback or put it behind a TLS proxy), and every
-endpoint but ``/healthz`` requires ``Authorization: Bearer <token>`` with the
+endpoint but the probes requires ``Authorization: Bearer <token>`` with the
 token from the environment variable named by ``[oncall] token_env``::
 
+    GET    /livez                        (no token) 200 while the notify loop turns and its outbox can be
+                                         written or the outage is within [outbox] max_unavailable_s;
+                                         else 503: a liveness probe (restart it)
+    GET    /readyz                       (no token) 200 while the outbox can be written, else 503
     GET    /healthz                      {"status": "ok"}            (no token; 503 with the reason while
-                                                                  the outbox cannot be written)
+                                                                  the outbox cannot be written; kept as it
+                                                                  was for compatibility, the same as /readyz)
     GET    /crises[?open=1]              {"crises": [...], "summary": {...}}
     POST   /crises/<crisis id>/ack       {"by": "Ana", "note": "on it"}  -> the crisis with its response times
     GET    /silences                     {"silences": [...]}  (active ones)
@@ -26,6 +31,11 @@ number), 411 for a chunked body, 413 over 16 KiB, 408 past
 ``request_timeout_s``, 503 beyond ``max_connections`` open connections.
 The state lives in the outbox database: an acknowledgement made here is
 announced by the notify loop within a second.
+
+``/metrics`` is not served here: Prometheus would need this token, which
+acknowledges and silences — a scraper must not hold what can mute a page.
+The notify role serves its metrics and the same probes on ``[oncall]
+metrics_listen``, without a token (:func:`listener.metrics.serving_notify`).
 """
 
 from __future__ import annotations
@@ -53,8 +63,10 @@ log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
-"""(healthy, the JSON body of ``/healthz``): the notify loop's :meth:`OutboxHealth.check
-<listener.notify.OutboxHealth.check>`."""
+"""(healthy, the JSON body of a probe): the notify loop's :meth:`OutboxHealth.check
+<listener.notify.OutboxHealth.check>` (``/healthz``), ``live`` (``/livez``) or ``ready`` (``/readyz``)."""
+
+_OK: Health = lambda: (True, {"status": "ok"})  # noqa: E731
 
 
 def parse_listen(value: str, key: str = "oncall.http_listen") -> tuple[str, int]:
@@ -70,7 +82,7 @@ class _Error(Exception):
         self.status = status
 
 
-def _handler(store: OnCallStore, token: str, health: Health | None) -> type[BaseHTTPRequestHandler]:
+def _handler(store: OnCallStore, token: str, probes: Mapping[str, Health]) -> type[BaseHTTPRequestHandler]:
     class Handler(HardenedHandler):
         http_log = log
         log_level = logging.INFO
@@ -83,8 +95,8 @@ def _handler(store: OnCallStore, token: str, health: Health | None) -> type[Base
             try:
                 url = urllib.parse.urlsplit(self.path)
                 parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/") if p]
-                if parts == ["healthz"] and method == "GET":
-                    ok, doc = health() if health else (True, {"status": "ok"})
+                if len(parts) == 1 and parts[0] in probes and method == "GET":
+                    ok, doc = probes[parts[0]]()
                     return self._answer(200 if ok else 503, doc)
                 given = self.headers.get("Authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -134,6 +146,8 @@ def _handler(store: OnCallStore, token: str, health: Health | None) -> type[Base
                 if not store.expire_silence(int(parts[1])):
                     raise _Error(404, f"no active silence {parts[1]}")
                 return 200, {"id": int(parts[1]), "expired": True}
+            if parts == ["metrics"]:
+                raise _Error(404, "metrics are not served on the API: set [oncall] metrics_listen")
             raise _Error(404, f"no endpoint {method} /{'/'.join(parts)}")
 
         def do_GET(self) -> None:  # noqa: N802
@@ -175,8 +189,11 @@ def serve_in_thread(address: tuple[str, int], handler: type[BaseHTTPRequestHandl
 
 
 def serving(store: OnCallStore, listen: str, token: str, health: Health | None = None,
-            http: HttpSettings | None = None) -> contextlib.AbstractContextManager[tuple[str, int]]:
+            http: HttpSettings | None = None, live: Health | None = None,
+            ready: Health | None = None) -> contextlib.AbstractContextManager[tuple[str, int]]:
     """Serve the on-call API in a thread for the duration of the block; yields the bound (host, port).
-    ``/healthz`` answers what ``health`` says (200 or 503 with its body); ``http``: the ``[http]`` limits."""
-    return serve_in_thread(parse_listen(listen), _handler(store, token, health), "on-call API",
+    ``/healthz``, ``/livez`` and ``/readyz`` answer what ``health``, ``live`` and ``ready`` say (200 or 503
+    with its body; ``ready`` defaults to ``health``, an absent one to 200); ``http``: the ``[http]`` limits."""
+    probes = {"healthz": health or _OK, "livez": live or _OK, "readyz": ready or health or _OK}
+    return serve_in_thread(parse_listen(listen), _handler(store, token, probes), "on-call API",
                            (http or HttpSettings()).limits(MAX_BODY))

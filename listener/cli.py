@@ -8,7 +8,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from connectors.brands import BrandConfigError, rules_from_config
 from connectors.registry import SourceConfigError
@@ -34,55 +34,154 @@ class JsonFormatter(logging.Formatter):
     converter = time.gmtime  # type: ignore[assignment]
 
 
+class KafkaNoiseFilter(logging.Filter):
+    """Demotes kafka-python's known-benign errors to DEBUG (a handler filter: it sees every ``kafka.*`` logger).
+
+    Each is one exact message with one exact error, logged at ERROR by a client closing a connection, and
+    nothing a person can act on; a message like it with another error stays an ERROR:
+
+    * ``kafka.cluster: Metadata refresh: failed Cancelled`` — a metadata request in flight when a client
+      closes (every start: the admin client that creates the topics; every close); the client retries.
+    * ``kafka.net.selector: Error closing coroutine for cancelled task`` with ``ValueError: generator already
+      executing`` — kafka-python 3.0 closing a connection's task from the closing thread while its I/O thread
+      runs it (a race inside the client at ``close()``: seen on a Ctrl-C of the demo); the task is cancelled
+      all the same.
+    """
+
+    BENIGN = (
+        ("kafka.cluster", "Metadata refresh: failed %s", "Cancelled", ""),
+        ("kafka.net.selector", "Error closing coroutine for cancelled task", "ValueError",
+         "generator already executing"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG or not record.name.startswith("kafka"):
+            return True
+        if record.exc_info and record.exc_info[1] is not None:
+            error: object = record.exc_info[1]
+        else:
+            error = record.args[0] if isinstance(record.args, tuple) and len(record.args) == 1 else None
+        for name, msg, kind, text in self.BENIGN:
+            if (record.name == name and record.msg == msg and type(error).__name__ == kind
+                    and (kind != "Cancelled" or type(error).__module__.startswith("kafka"))
+                    and text in str(error)):
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+                return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def setup_logging(level_name: str, log_format: str) -> None:
+    """The CLI's logging: one stderr handler (text or JSON lines), kafka-python at WARNING at least, its
+    known-benign errors demoted (:class:`KafkaNoiseFilter`)."""
+    level = getattr(logging, str(level_name).upper(), logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(KafkaNoiseFilter())
+    logging.basicConfig(level=level, handlers=[handler])
+    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+
+
+class PathOption:
+    """The argparse ``type`` of every option that names a path: a file or a folder (``kind``) the command
+    reads, or one it writes (``output``).  :func:`check_paths` checks them all before the command runs —
+    one line naming the path for a missing input, missing folders of an output created — so that no command
+    fails on a path with a traceback, and a new command gets the same by declaring its options with these."""
+
+    def __init__(self, kind: str, output: bool = False) -> None:
+        self.kind = kind
+        self.output = output
+        self.__name__ = f"{'output' if output else 'input'} {kind}"  # argparse's name for the type
+
+    def __call__(self, text: str) -> str:
+        return text
+
+
+INPUT_FILE = PathOption("file")
+INPUT_FOLDER = PathOption("folder")
+OUTPUT_FILE = PathOption("file", output=True)
+OUTPUT_FOLDER = PathOption("folder", output=True)
+
+
+class PathError(Exception):
+    """A path given on the command line that cannot be used: one line, exit 2."""
+
+
+def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace,
+                which: Callable[[str], bool] = lambda dest: True) -> None:
+    """Check the path options (:class:`PathOption`) of the command whose ``dest`` is ``which``: inputs exist and
+    are what they should be, outputs' folders exist (created when missing).  Raises :class:`PathError` with the
+    one-line reason."""
+    from pathlib import Path
+
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[args.command]._actions:
+        value = getattr(args, action.dest, None)
+        if not isinstance(action.type, PathOption) or value is None or not which(action.dest):
+            continue
+        path, kind = Path(value), action.type.kind
+        if not action.type.output:
+            if not path.exists():
+                raise PathError(f"no such {kind}: {value}")
+            if kind == "file" and path.is_dir():
+                raise PathError(f"not a file: {value} (a folder)")
+            if kind == "folder" and not path.is_dir():
+                raise PathError(f"not a folder: {value}")
+            continue
+        if kind == "file" and path.is_dir():
+            raise PathError(f"not a file: {value} (a folder)")
+        if kind == "folder" and path.exists() and not path.is_dir():
+            raise PathError(f"not a folder: {value}")
+        folder = path if kind == "folder" else path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise PathError(f"cannot create the folder {folder}: a file has that name"
+                            if folder.exists() else f"cannot create the folder {folder}: a file is in the way"
+                            ) from None
+        except OSError as exc:
+            raise PathError(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
+
+
 def _config(args: argparse.Namespace) -> Config:
-    return load(getattr(args, "config", None))
-
-
-def _require_shared_broker(config: Config, role: str) -> None:
-    """A role that runs alone must share a broker with the other roles: the embedded one is private."""
-    if config.kafka.embedded:
-        raise ConfigError(f"kafka.bootstrap_servers is empty: '{role}' runs one role alone and needs the broker "
-                          "the other roles use; set it, or use 'crisiswatch run' for the embedded broker")
+    """The configuration, loaded once by :func:`main` before the other paths are checked."""
+    loaded = getattr(args, "loaded_config", None)
+    return loaded if loaded is not None else load(getattr(args, "config", None))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .app import demo
+    import signal
 
-    return demo(seed=args.seed)
+    from .app import DEMO_INTERRUPTED, demo, stop_on_signals
+
+    stop = threading.Event()
+    received = stop_on_signals(stop)  # Ctrl-C stops the demo cleanly: no traceback, no client errors
+    code = demo(seed=args.seed, stop=stop)
+    if code == DEMO_INTERRUPTED:
+        print("crisiswatch demo: interrupted", file=sys.stderr)
+        return 128 + (received[0] if received else int(signal.SIGINT))
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Ingest (every configured source) and listen, in one process, until SIGTERM/SIGINT."""
     from connectors.kafka import Producer
 
-    from .app import (
-        build_sinks,
-        configured_matcher,
-        configured_sources,
-        ingest,
-        kafka_ready,
-        listen,
-        notifying,
-        source_context,
-        stop_on_signals,
-    )
-    from .notify import build_oncall
+    from .app import build_sinks, ingest, kafka_ready, listen, notifying, start_up, stop_on_signals
     from .service import Listener
 
     config = _config(args)
     stop = threading.Event()
-    ctx = source_context(config, stop)
-    sources = configured_sources(config, ctx)
-    configured_matcher(config)
-    stack = build_oncall(config)
-    _check_api(config)
-    if not sources:
+    parts = start_up(config, "run", stop)
+    assert parts.context is not None
+    if not parts.sources:
         logging.getLogger(__name__).warning("no [[sources]] configured: listening only")
     stop_on_signals(stop)
-    with kafka_ready(config) as config, notifying(config, stack, stop) as notify:
+    with kafka_ready(config) as config, notifying(config, parts.stack, stop) as notify:
         producer = Producer(config.kafka)
-        feeder = threading.Thread(target=ingest, args=(config, stop, sources),
-                                  kwargs={"producer": producer, "checkpoints": ctx.checkpoints},
+        feeder = threading.Thread(target=ingest, args=(config, stop, parts.sources),
+                                  kwargs={"producer": producer, "matcher": parts.matcher,
+                                          "checkpoints": parts.context.checkpoints},
                                   name="ingest", daemon=True)
         feeder.start()
         try:
@@ -96,41 +195,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .app import (
-        configured_matcher,
-        configured_sources,
-        ingest,
-        kafka_ready,
-        source_context,
-        stop_on_signals,
-    )
+    from .app import SourceReport, ingest, kafka_ready, start_up, stop_on_signals
 
     config = _config(args)
     stop = threading.Event()
-    ctx = source_context(config, stop)
-    sources = configured_sources(config, ctx)
-    configured_matcher(config)
-    if not sources:
-        raise ConfigError("no [[sources]] configured: add at least one, e.g.\n"
-                          "  [[sources]]\n  type = \"file\"\n  path = \"mentions.jsonl\"")
-    _require_shared_broker(config, "ingest")
+    parts = start_up(config, "ingest", stop)
+    assert parts.context is not None
     stop_on_signals(stop)
+
+    def tell(name: str, report: SourceReport, dlq_topic: str) -> None:
+        """As each source ends, what it rejected and how to fix it (whatever the log level)."""
+        if report.rejections.total:
+            print(f"crisiswatch ingest: {report.summary(name, dlq_topic)}", file=sys.stderr, flush=True)
+
     with kafka_ready(config) as config:
-        report = ingest(config, stop, sources, checkpoints=ctx.checkpoints)
+        report = ingest(config, stop, parts.sources, matcher=parts.matcher, checkpoints=parts.context.checkpoints,
+                        on_source_done=tell)
     print(f"published {report.published} mentions, {report.rejected} rejected to {config.kafka.dlq_topic}, "
           f"{report.unmatched} posts matched no brand", file=sys.stderr)
+    if report.rejected_everything:
+        print("crisiswatch ingest: nothing was published: everything read was rejected (the reasons and the fix "
+              "are above)", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
     from connectors.kafka import Producer
 
-    from .app import build_sinks, kafka_ready, listen, stop_on_signals
+    from .app import build_sinks, kafka_ready, listen, start_up, stop_on_signals
     from .service import Listener
 
     config = _config(args)
-    _require_shared_broker(config, "listen")
-    _check_api(config)
+    start_up(config, "listen")
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
@@ -143,29 +240,13 @@ def cmd_listen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_api(config: Config) -> None:
-    import os
-
-    from .api import api_token, parse_listen
-
-    if config.listener.metrics_listen:
-        parse_listen(config.listener.metrics_listen, "listener.metrics_listen")
-    if config.oncall.http_listen:
-        parse_listen(config.oncall.http_listen)
-        api_token(config.oncall, os.environ)
-
-
 def cmd_notify(args: argparse.Namespace) -> int:
     """The notify role alone: alerts topic -> routes, escalation, silences, actions -> receivers."""
-    from .app import kafka_ready, run_notify, stop_on_signals
-    from .notify import build_oncall
+    from .app import kafka_ready, run_notify, start_up, stop_on_signals
 
     config = _config(args)
-    _require_shared_broker(config, "notify")
-    stack = build_oncall(config)
-    if stack is None:
-        raise ConfigError("no [[receivers]] or [[actions]] configured: 'notify' has nobody to notify")
-    _check_api(config)
+    stack = start_up(config, "notify").stack
+    assert stack is not None
     stop = threading.Event()
     stop_on_signals(stop)
     with kafka_ready(config) as config:
@@ -309,7 +390,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from connectors.registry import build_source
     from connectors.source import SourceContext
 
+    from .app import start_up
+
     config = _config(args)
+    start_up(config, "sources")  # what run refuses ([[brands]], sources that need brands) is refused here too
     store = CheckpointStore(config.ingest.checkpoint_dir) if config.ingest.checkpoint_dir else None
     ctx = SourceContext(checkpoints=store)
     if not config.sources:
@@ -320,8 +404,18 @@ def cmd_sources(args: argparse.Namespace) -> int:
     for i, table in enumerate(config.sources):
         kind = str(table.get("type"))
         try:
-            name = build_source(table, i, ctx).name
-            status, detail = "ok", ""
+            source = build_source(table, i, ctx)
+            name, status, detail = source.name, "ok", ""
+            sample = getattr(source, "sample", None)  # a file: read its first rows as ingest would
+            if sample is not None:
+                read, rejections = sample()
+                detail = rejections.summary(name, read, "a dry run on its first rows: nothing sent")
+                detail = detail.replace("\n", "\n    ")
+                if read and rejections.total == read:
+                    status = "ERROR"
+                    failed += 1
+                elif rejections.total:
+                    status = "warn"
         except (SourceConfigError, ValueError) as exc:
             name, status, detail = str(table.get("name", kind)), "ERROR", str(exc)
             failed += 1
@@ -409,7 +503,7 @@ def parser() -> argparse.ArgumentParser:
         ("notify", cmd_notify, "only alert delivery: routes, escalation, silences, actions (run exactly one)"),
     ):
         s = sub.add_parser(name, help=text)
-        s.add_argument("--config", help="TOML configuration file")
+        s.add_argument("--config", type=INPUT_FILE, help="TOML configuration file")
         if name in ("run", "listen"):
             s.add_argument("--reset-state", action="store_true",
                            help="ignore the state snapshots: rebuild every brand from the beginning of the topic")
@@ -419,7 +513,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("crisis_id", metavar="CRISIS_ID", help="e.g. acme:20261123T1402Z (in every alert)")
     s.add_argument("--by", required=True, help="who takes it")
     s.add_argument("--note", help="what happens next, for the others")
-    s.add_argument("--config", help="TOML configuration file ([outbox] path)")
+    s.add_argument("--config", type=INPUT_FILE, help="TOML configuration file ([outbox] path)")
     s.set_defaults(func=cmd_ack)
 
     s = sub.add_parser("silence", help="mute notifications for a brand and/or a route for a while")
@@ -430,25 +524,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--for", dest="duration", type=_minutes, default=60.0, help="90m, 2h, 1d (default 60 min)")
     s.add_argument("--by", default="", help="who mutes")
     s.add_argument("--comment", default="", help="why")
-    s.add_argument("--config", help="TOML configuration file ([outbox] path)")
+    s.add_argument("--config", type=INPUT_FILE, help="TOML configuration file ([outbox] path)")
     s.set_defaults(func=cmd_silence)
 
     s = sub.add_parser("crises", help="crises and their response times (time to acknowledge, duration)")
     s.add_argument("--open", action="store_true", help="only the open ones")
     s.add_argument("--json", action="store_true", help="JSON lines, then a summary line")
-    s.add_argument("--config", help="TOML configuration file ([outbox] path)")
+    s.add_argument("--config", type=INPUT_FILE, help="TOML configuration file ([outbox] path)")
     s.set_defaults(func=cmd_crises)
 
     s = sub.add_parser("detect", help="offline detection on a JSON-lines file, no Kafka")
-    s.add_argument("--input", required=True, help="mentions, one wire-format JSON object per line")
-    s.add_argument("--output", required=True, help="alert events, JSON lines")
-    s.add_argument("--series", help="also write the per-minute series (CSV) for the notebooks")
-    s.add_argument("--rejects", help="write rejected lines with their reason (JSON lines)")
-    s.add_argument("--config", help="TOML configuration file ([detector] and [listener] apply)")
+    s.add_argument("--input", required=True, type=INPUT_FILE, help="mentions, one wire-format JSON object per line")
+    s.add_argument("--output", required=True, type=OUTPUT_FILE,
+                   help="alert events, JSON lines (missing folders are created)")
+    s.add_argument("--series", type=OUTPUT_FILE, help="also write the per-minute series (CSV) for the notebooks")
+    s.add_argument("--rejects", type=OUTPUT_FILE, help="write rejected lines with their reason (JSON lines)")
+    s.add_argument("--config", type=INPUT_FILE, help="TOML configuration file ([detector] and [listener] apply)")
     s.set_defaults(func=cmd_detect)
 
     s = sub.add_parser("sources", help="list the configured sources, whether they can start, their last progress")
-    s.add_argument("--config", help="TOML configuration file")
+    s.add_argument("--config", type=INPUT_FILE, help="TOML configuration file")
     s.set_defaults(func=cmd_sources)
 
     s = sub.add_parser("sentiment", help="score texts from stdin (one a line): one JSON object a line on stdout")
@@ -456,12 +551,13 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sentiment)
 
     s = sub.add_parser("nab", help="run the volume detector on NAB realTweets CSVs (DIR/realTweets/*.csv)")
-    s.add_argument("--data", required=True, help="the NAB data folder that holds realTweets/")
-    s.add_argument("--out", required=True, help="where OUT/<same name>.csv (timestamp,alert) are written")
+    s.add_argument("--data", required=True, type=INPUT_FOLDER, help="the NAB data folder that holds realTweets/")
+    s.add_argument("--out", required=True, type=OUTPUT_FOLDER,
+                   help="where OUT/<same name>.csv (timestamp,alert) are written")
     s.set_defaults(func=cmd_nab)
 
     s = sub.add_parser("simulate", help="write the demo's simulated mentions as JSON lines")
-    s.add_argument("--output", required=True)
+    s.add_argument("--output", required=True, type=OUTPUT_FILE, help="JSON lines (missing folders are created)")
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_simulate)
 
@@ -472,15 +568,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if args.log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-    logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+    p = parser()
+    args = p.parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
     try:
+        if "config" in vars(args):  # the configuration first: its errors name the key to fix
+            check_paths(p, args, lambda dest: dest == "config")
+            args.loaded_config = load(args.config)
+        check_paths(p, args, lambda dest: dest != "config")
         return int(args.func(args))
+    except PathError as exc:
+        print(f"crisiswatch {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a command without a clean stop of its own (detect, nab...): one line
+        print(f"crisiswatch {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ConfigError, SourceConfigError, BrandConfigError, NotifierConfigError) as exc:
         print(f"crisiswatch: configuration error: {exc}", file=sys.stderr)
         return 2

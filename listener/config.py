@@ -104,6 +104,10 @@ class OnCallSettings:
     loopback (``127.0.0.1:8787``) or put it behind a TLS proxy."""
     token_env: str = ""
     """The environment variable that holds the API's bearer token (required with ``http_listen``)."""
+    metrics_listen: str = ""
+    """``host:port`` serving the notify role's ``/metrics`` (Prometheus), ``/livez``, ``/readyz`` and
+    ``/healthz``, without the API's token (read-only); empty = off.  Under ``crisiswatch run`` the
+    listener's ``metrics_listen`` already covers the notify role."""
     group_id: str = "crisiswatch-notify"
     """The notify role's consumer group on the alerts topic."""
 
@@ -342,6 +346,13 @@ def _check(obj: Any, where: str) -> None:
         raise ConfigError(f"outbox.max_unavailable_s ({obj.max_unavailable_s:g}) must be longer than "
                           f"outbox.busy_timeout_s ({obj.busy_timeout_s:g}): it bounds the whole outage, each failed "
                           "write waits the busy timeout; e.g. max_unavailable_s = 300")
+    if where == "oncall" and obj.metrics_listen:
+        _, sep, port = obj.metrics_listen.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ConfigError(f"oncall.metrics_listen must be host:port, e.g. 0.0.0.0:9109; got {obj.metrics_listen!r}")
+        if port != "0" and obj.http_listen.rpartition(":")[2] == port:
+            raise ConfigError("oncall.metrics_listen must differ from oncall.http_listen (another port): the "
+                              "metrics are served without the API's token, on an address of their own")
     if where == "http":
         problem = obj.limits(0).problem()
         if problem:

@@ -24,7 +24,8 @@ When the outbox cannot be written (another process holds SQLite's lock past
 ``[outbox] busy_timeout_s``, the disk is full) nothing can be sent — a notice
 sent but not recorded would go out again — so the loop keeps the batch in hand
 uncommitted, retries with backoff and says so (:class:`OutboxHealth`: one log
-line when it starts and one when it ends, ``/healthz`` 503).  Past ``[outbox]
+line when it starts and one when it ends, ``/readyz`` and ``/healthz`` 503,
+``/livez`` still 200: a restart would not help).  Past ``[outbox]
 max_unavailable_s`` it raises :class:`OutboxUnavailable`: the process exits
 non-zero for its supervisor to restart it, rather than page nobody.
 """
@@ -169,17 +170,32 @@ class OutboxUnavailable(Fatal):
     """The outbox could not be written for longer than ``[outbox] max_unavailable_s``."""
 
 
-class OutboxHealth:
-    """Whether notify can write its outbox, and how long to wait before trying again.
+NOTIFY_STALE_AFTER_S = 120.0
+"""The notify loop is live while it turned within this long (:meth:`OutboxHealth.beat`).  It beats at every
+turn, after handling a batch, after the on-call tick and before every delivery attempt, so the longest
+silence between two beats is one blocking step: a delivery attempt (at most 60 s, or a receiver's larger
+``timeout_s``), a SQLite write waiting for a lock (``[outbox] busy_timeout_s``, 30 s), a Kafka request
+(30 s), a backoff (at most 30 s).  Twice the longest of them: a stuck loop, not a slow receiver."""
 
-    Written by the notify loop, read by ``/healthz`` and ``/metrics`` from their own threads (plain
-    attributes, read once each: safe under the GIL).  Waits double from 1 s to 10 s, never past the
-    moment the outage reaches ``max_unavailable_s``, so the process exits on time.
+
+class OutboxHealth:
+    """Whether notify can write its outbox, how long to wait before trying again, and whether its loop turns.
+
+    Written by the notify loop, read by the probes (``/livez``, ``/readyz``, ``/healthz``) and ``/metrics``
+    from their own threads (plain attributes, read once each: safe under the GIL).  Waits double from 1 s
+    to 10 s, never past the moment the outage reaches ``max_unavailable_s``, so the process exits on time.
+
+    *Live* (:meth:`live`): the loop turned within ``stale_after_s`` and the outbox can be written or the
+    outage is within ``max_unavailable_s`` (ridden out: a restart would not make the disk any less full).
+    *Ready* (:meth:`ready`): the outbox can be written.  :meth:`check` is ``/healthz``'s, kept as it was
+    (the same as ready).
     """
 
-    def __init__(self, path: str, max_unavailable_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, path: str, max_unavailable_s: float, clock: Callable[[], float] = time.monotonic,
+                 stale_after_s: float = NOTIFY_STALE_AFTER_S) -> None:
         self.path = path
         self.max_unavailable_s = max_unavailable_s
+        self.stale_after_s = stale_after_s
         self.clock = clock
         self.since: float | None = None
         """When the current outage began (``clock`` time); None while the outbox can be written."""
@@ -188,7 +204,18 @@ class OutboxHealth:
         """Failed attempts in the current outage."""
         self.errors = 0
         """Failed attempts since the start (the metric)."""
+        self.last_beat: float | None = None
+        """When the loop last showed progress (``clock`` time); None before its first turn."""
+        self.last_beat_wall: float | None = None
+        """The same in wall-clock time (the metric ``crisiswatch_notify_last_cycle_timestamp_seconds``)."""
+        self.loop: Notify | None = None
+        """The notify loop this reports on (it registers itself), whose counters ``/metrics`` reads."""
         self._next_wait = 1.0
+
+    def beat(self) -> None:
+        """The loop made progress (a turn, a handled batch, a tick, a delivery attempt)."""
+        self.last_beat = self.clock()
+        self.last_beat_wall = time.time()
 
     def failed(self, exc: sqlite3.OperationalError) -> float:
         """A write failed: the seconds to wait before the next attempt.  Logged once per outage; raises
@@ -218,7 +245,8 @@ class OutboxHealth:
         self.since, self.failures, self.reason, self._next_wait = None, 0, "", 1.0
 
     def check(self) -> tuple[bool, dict[str, Any]]:
-        """(healthy, the JSON body of ``/healthz``)."""
+        """(healthy, the JSON body of ``/healthz``): the outbox can be written.  Kept as it was for the
+        probes that already ask ``/healthz``; a liveness probe should ask :meth:`live` (``/livez``)."""
         since = self.since
         if since is None:
             return True, {"status": "ok"}
@@ -226,6 +254,30 @@ class OutboxHealth:
                        "reason": f"the outbox {self.path} cannot be written: {self.reason}; nothing is sent",
                        "unavailable_for_s": round(self.clock() - since, 1), "failures": self.failures,
                        "exit_after_s": self.max_unavailable_s}
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, the JSON body of ``/readyz``): the outbox can be written, so notices go out."""
+        ok, body = self.check()
+        return ok, {**body, "ready": ok}
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        """(live, the JSON body of ``/livez``): the loop turned within ``stale_after_s``, and the outbox can be
+        written or its outage is within ``max_unavailable_s``.  Not live is what a restart fixes."""
+        now, beat, since = self.clock(), self.last_beat, self.since
+        age = None if beat is None else round(now - beat, 1)
+        body: dict[str, Any] = {"status": "ok", "live": True, "last_cycle_age_s": age,
+                                "stale_after_s": self.stale_after_s,
+                                "outbox_unavailable_for_s": None if since is None else round(now - since, 1)}
+        if beat is None:
+            body.update(status="not started", live=False, reason="the notify loop has not turned yet")
+        elif now - beat > self.stale_after_s:
+            body.update(status="not live", live=False,
+                        reason=f"the notify loop has not turned for {now - beat:.0f} s (stuck)")
+        elif since is not None and now - since >= self.max_unavailable_s:
+            body.update(status="not live", live=False,
+                        reason=f"the outbox {self.path} could not be written for {now - since:.0f} s, past "
+                               f"[outbox] max_unavailable_s = {self.max_unavailable_s:g}")
+        return body["live"], body
 
 
 class Notify:
@@ -238,6 +290,8 @@ class Notify:
         self.producer = producer
         self.consumer = consumer_factory(config.kafka, [config.kafka.alerts_topic], group_id=config.oncall.group_id)
         self.health = health or OutboxHealth(str(stack.outbox.path), config.outbox.max_unavailable_s)
+        self.health.loop = self  # /metrics reads this loop's counters through its health
+        stack.dispatcher.heartbeat = self.health.beat  # a round of slow receivers is progress, not a stuck loop
         self.events = 0
         self.broker_errors = 0
         self.dead_letters: Counter[str] = Counter()
@@ -285,9 +339,11 @@ class Notify:
         events, offsets = self._held
         self.stack.engine.handle(events)
         self._held = None
+        self.health.beat()
         self.consumer.commit(offsets)
         self.events += len(events)
         self.stack.engine.tick()
+        self.health.beat()
         self.stack.dispatcher.run_once()
         return len(events)
 
@@ -319,6 +375,7 @@ class Notify:
         with self.exclusive():
             try:
                 while not stop.is_set() and not (until and until()):
+                    self.health.beat()
                     try:
                         wait = self._cycle()
                         self.health.ok()

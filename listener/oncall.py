@@ -53,6 +53,7 @@ import logging
 import sqlite3
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -287,11 +288,11 @@ class OnCallStore:
         r = dict(row)
         r["detected_after_min"] = round((r["detected_at"] - r["started_at"]) / 60, 1)
         r["ack_min"] = round((r["acked_at"] - r["first_seen"]) / 60, 1) if r["acked_at"] is not None else None
-        r["ack_within_target"] = self._within_target(r) if r["acked_at"] is not None else None
+        r["ack_within_target"] = self.within_target(r) if r["acked_at"] is not None else None
         r["duration_min"] = round((r["resolved_at"] - r["started_at"]) / 60, 1) if r["resolved_at"] else None
         return r
 
-    def _within_target(self, crisis: Mapping[str, Any]) -> bool:
+    def within_target(self, crisis: Mapping[str, Any]) -> bool:
         """On time: the exact time, not the rounded minutes shown (15.03 min is late), and while the crisis
         was still on (older versions accepted an acknowledgement after the resolution)."""
         acked, resolved = crisis["acked_at"], crisis["resolved_seen"]
@@ -364,6 +365,12 @@ class OnCall:
         """Objects with ``name`` (``action:<x>``) and ``matches(event)``: see notifiers/action.py."""
         self.clock = clock
         self.replays = 0
+        self.escalations: Counter[str] = Counter()
+        """Escalations per route (a page moved up a level because nobody acknowledged), counted once their
+        tick is committed: a tick rolled back and done again counts once."""
+        self.acknowledgements: Counter[bool] = Counter()
+        """Acknowledgements announced, by whether they came within ``ack_target_minutes`` (made through the
+        API or the CLI, in any process: each is announced here once, when committed)."""
         store.know(router)
 
     # --- events -------------------------------------------------------------------------------------------
@@ -448,17 +455,21 @@ class OnCall:
     def tick(self) -> None:
         """Whatever is due now: held updates, escalations, repeats, ends of silences, acknowledgements."""
         now = self.clock()
+        escalated: Counter[str] = Counter()
         with self.outbox.transaction() as db:
             open_pages = [Page.from_row(r) for r in db.execute(
                 "SELECT p.* FROM pages p JOIN crises c USING (crisis_id) WHERE p.closed = 0 AND c.status = 'open' "
                 "ORDER BY c.first_seen, p.crisis_id, p.route")]
             for page in open_pages:
                 route = self.router.by_name.get(page.route)
-                if route is not None:
-                    self._tick_page(db, page, route, now)
-            self._announce_acks(db, now)
+                if route is not None and self._tick_page(db, page, route, now):
+                    escalated[route.name] += 1
+            acknowledged = self._announce_acks(db, now)
+        self.escalations.update(escalated)  # committed: count them
+        self.acknowledgements.update(acknowledged)
 
-    def _tick_page(self, db: sqlite3.Connection, page: Page, route: Route, now: float) -> None:
+    def _tick_page(self, db: sqlite3.Connection, page: Page, route: Route, now: float) -> bool:
+        """What is due for one page; True when it escalated."""
         crisis = db.execute("SELECT brand, event, acked_at FROM crises WHERE crisis_id = ?",
                             (page.crisis_id,)).fetchone()
         brand, latest, acked = crisis[0], orjson.loads(crisis[1]), crisis[2] is not None
@@ -466,7 +477,7 @@ class OnCall:
             if not page.muted:
                 page.muted = True
                 page.save(db)
-            return
+            return False
         if page.muted:  # the silence ended while the crisis goes on: tell them now, restart the clock
             page.muted, page.level_since, page.held = False, now, None
             page.repeats += 1
@@ -484,6 +495,8 @@ class OnCall:
             self._send(db, page, route, latest, "escalation", fresh, now,
                        f"{page.crisis_id}/{route.name}/level-{page.level}",
                        f"Not acknowledged within {waited:g} min: escalated to level {page.level}.")
+            page.save(db)
+            return True
         elif route.repeat_interval_minutes and page.last_sent is not None and \
                 now - page.last_sent >= route.repeat_interval_minutes * 60:
             page.repeats += 1
@@ -491,14 +504,20 @@ class OnCall:
                        f"{page.crisis_id}/{route.name}/repeat-{page.repeats}",
                        f"Still going on (reminder every {route.repeat_interval_minutes:g} min).")
         else:
-            return
+            return False
         page.save(db)
+        return False
 
-    def _announce_acks(self, db: sqlite3.Connection, now: float) -> None:
-        for crisis_id, by, acked_at, first_seen, event, status in db.execute(
-                "SELECT crisis_id, acked_by, acked_at, first_seen, event, status FROM crises "
+    def _announce_acks(self, db: sqlite3.Connection, now: float) -> Counter[bool]:
+        """Tell every page of a newly acknowledged crisis who took it; the acknowledgements by whether they came
+        within the target."""
+        announced: Counter[bool] = Counter()
+        for crisis_id, by, acked_at, first_seen, event, status, resolved_seen in db.execute(
+                "SELECT crisis_id, acked_by, acked_at, first_seen, event, status, resolved_seen FROM crises "
                 "WHERE acked_at IS NOT NULL AND ack_announced = 0").fetchall():
             db.execute("UPDATE crises SET ack_announced = 1 WHERE crisis_id = ?", (crisis_id,))
+            announced[self.store.within_target({"acked_at": acked_at, "first_seen": first_seen,
+                                                 "resolved_seen": resolved_seen})] += 1
             if status != "open":
                 continue
             minutes = (acked_at - first_seen) / 60
@@ -508,6 +527,7 @@ class OnCall:
                     self._send(db, page, route, orjson.loads(event), "acknowledged", page.notified, now,
                                f"{crisis_id}/ack", f"Acknowledged by {by} after {minutes:.0f} min.")
                     page.save(db)
+        return announced
 
     # --- writing notices --------------------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,6 +195,21 @@ class Outbox:
         with self._lock:
             self._db.execute(sql, args)
 
+    def backlog(self, timeout_s: float = 2.0) -> dict[str, tuple[int, float]]:
+        """Pending deliveries per receiver: (how many, ``created`` of the oldest) — the metrics' outbox depth.
+
+        Read on a connection of its own, opened for the call: a scrape never waits behind the notify loop's
+        transaction (which can wait ``busy_timeout_s`` for another process's lock) nor takes part in it, and
+        in WAL mode a reader is not blocked by a writer.  Raises ``sqlite3.Error`` after ``timeout_s``."""
+        db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        try:
+            db.execute("PRAGMA query_only = 1")
+            rows = db.execute("SELECT receiver, COUNT(*), MIN(created) FROM deliveries WHERE status = 'pending' "
+                              "GROUP BY receiver").fetchall()
+        finally:
+            db.close()
+        return {receiver: (n, oldest) for receiver, n, oldest in rows}
+
     def counts(self) -> dict[str, int]:
         """Deliveries by status (for logs and metrics)."""
         with self._lock:
@@ -228,7 +244,8 @@ class DispatchSettings:
     before it fails with "database is locked" and is retried."""
     max_unavailable_s: float = 300.0
     """How long notify may go on failing to write the database (locked, disk full) before it exits non-zero
-    so that its supervisor restarts it; meanwhile it retries and ``/healthz`` answers 503."""
+    so that its supervisor restarts it; meanwhile it retries, ``/readyz`` and ``/healthz`` answer 503 and
+    ``/livez`` 200 (past it, ``/livez`` fails too, should the process not have exited)."""
 
 
 class Dispatcher:
@@ -254,6 +271,15 @@ class Dispatcher:
         self.sent = 0
         self.failed = 0
         self.dead = 0
+        self.sent_by: Counter[str] = Counter()
+        """Deliveries a receiver took, per receiver (the metrics; written by the notify loop only)."""
+        self.failed_by: Counter[str] = Counter()
+        """Failed attempts per receiver, retried or given up."""
+        self.dead_by: Counter[str] = Counter()
+        """Deliveries given up per receiver (refused for good, failing past ``give_up_after_s``, or to a
+        receiver no longer configured)."""
+        self.heartbeat: Callable[[], None] = lambda: None
+        """Called before every attempt: the notify loop's liveness (a round of slow receivers is progress)."""
 
     def run_once(self) -> int:
         """Attempt every due delivery (respecting each receiver's rate); returns attempts made.
@@ -274,9 +300,11 @@ class Dispatcher:
             if notifier is None:
                 self.outbox.mark_dead(d, f"receiver {d.receiver!r} is no longer configured")
                 self.dead += 1
+                self.dead_by[d.receiver] += 1
                 continue
             self._next_send[d.receiver] = now + spacing
             attempts += 1
+            self.heartbeat()
             try:
                 with delivery_attempt(d.attempts + 1):  # each retry waits longer for the receiver's answer
                     notifier.send(self.decorate(d))
@@ -299,14 +327,17 @@ class Dispatcher:
             self.outbox.mark_delivered(d)
             self._unrecorded.pop(0)
             self.sent += 1
+            self.sent_by[d.receiver] += 1
             log.info("delivered %s to %s", d.alert_id, d.receiver)
 
     def _failed(self, d: Delivery, exc: NotifierError, now: float) -> None:
         self.failed += 1
+        self.failed_by[d.receiver] += 1
         error = str(exc)
         if not exc.retryable or now - d.created >= self.settings.give_up_after_s:
             self.outbox.mark_dead(d, error)
             self.dead += 1
+            self.dead_by[d.receiver] += 1
             log.error("giving up delivering %s to %s: %s", d.alert_id, d.receiver, error)
             return
         delay = exc.retry_after_s if exc.retry_after_s is not None else self.backoff(d.attempts + 1)

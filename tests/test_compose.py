@@ -448,13 +448,29 @@ def test_notify_is_opt_in_keeps_its_outbox_in_the_volume_and_publishes_its_api_o
     stack.outbox.close()
 
 
-def test_listener_serves_metrics_and_its_healthcheck_asks_healthz(services: dict[str, dict[str, Any]]) -> None:
+def test_listener_serves_metrics_and_its_healthcheck_asks_livez(services: dict[str, dict[str, Any]]) -> None:
+    """/livez, not /healthz: a spare replica (more replicas than partitions) or one waiting for Kafka is alive,
+    not unhealthy — /healthz (live *and* ready) would mark it unhealthy forever."""
     from listener.api import parse_listen
 
     config = load_service_config(services, "listener")
     _, port = parse_listen(config.listener.metrics_listen, "listener.metrics_listen")
     check = " ".join(services["listener"]["healthcheck"]["test"])
-    assert f"http://127.0.0.1:{port}/healthz" in check
+    assert f"http://127.0.0.1:{port}/livez" in check
+
+
+def test_notify_serves_metrics_without_the_api_token_and_its_healthcheck_asks_livez(
+        services: dict[str, dict[str, Any]]) -> None:
+    from listener.api import parse_listen
+
+    config = load_service_config(services, "notify")
+    assert config.oncall.metrics_listen, "notify's /metrics for Prometheus: [oncall] metrics_listen"
+    _, port = parse_listen(config.oncall.metrics_listen, "oncall.metrics_listen")
+    assert port != parse_listen(config.oncall.http_listen)[1]
+    check = " ".join(services["notify"]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/livez" in check
+    published = [str(p) for p in services["notify"].get("ports") or []]
+    assert not any(f":{port}" in p for p in published), "metrics stay on the compose network, like the listener's"
 
 
 def test_ingest_reads_its_sources_from_a_mount(services: dict[str, dict[str, Any]]) -> None:

@@ -96,3 +96,56 @@ def test_a_file_source_with_a_missing_file_fails_at_start_up_naming_the_key(tmp_
         build_source({"type": "telepathy"})
     with pytest.raises(SourceConfigError, match=r"unknown key sources\[0\]\.pth"):
         build_source({"type": "file", "pth": "x", "path": __file__})
+
+
+NAIVE_CSV = "tweet_id,text,tweet_created\n1,flight delayed again,2015-02-24 11:35:52\n2,lost my bag,2015-02-24 11:36:10\n"
+
+
+def test_naive_timestamps_are_rejected_with_the_fix_unless_a_timezone_is_given(tmp_path: Path) -> None:
+    """A CSV written without a timezone sent every row to the dead-letter topic as bad_timestamp, with no way to
+    say which zone it was written in; ``timezone`` names it (any IANA zone), for CSV and JSON lines alike."""
+    path = tmp_path / "naive.csv"
+    path.write_text(NAIVE_CSV)
+    columns = {"id": "tweet_id", "text": "text", "created_at": "tweet_created"}
+    constants = {"brand": "united", "source": "twitter"}
+    rejected = list(FileReplay(path, columns=columns, constants=constants).items())
+    assert all(isinstance(r, Rejected) and r.reason == "bad_timestamp" for r in rejected)
+    assert rejected[0].origin == "file:naive.csv:2" and "timezone" in rejected[0].fix
+    new_york = list(FileReplay(path, columns=columns, constants=constants, timezone="America/New_York").items())
+    assert [m.created_at for m in new_york] == [datetime(2015, 2, 24, 16, 35, 52, tzinfo=timezone.utc),
+                                               datetime(2015, 2, 24, 16, 36, 10, tzinfo=timezone.utc)]
+    # with a time_format too, and a timestamp that carries its own zone keeps it
+    (m,) = FileReplay(_csv(tmp_path, "2015-02-24 11:35:52"), columns=columns, constants=constants,
+                      time_format="%Y-%m-%d %H:%M:%S", timezone="Europe/Paris").items()
+    assert m.created_at == datetime(2015, 2, 24, 10, 35, 52, tzinfo=timezone.utc)
+    (m,) = FileReplay(_csv(tmp_path, "2015-02-24T11:35:52+00:00"), columns=columns, constants=constants,
+                      timezone="America/New_York").items()
+    assert m.created_at == datetime(2015, 2, 24, 11, 35, 52, tzinfo=timezone.utc)
+    jsonl = tmp_path / "naive.jsonl"
+    jsonl.write_bytes(orjson.dumps({"id": "1", "brand": "acme", "source": "x", "text": "down again",
+                                    "created_at": "2026-11-23T10:00:00"}) + b"\n")
+    (bad,) = FileReplay(jsonl).items()
+    assert isinstance(bad, Rejected) and bad.reason == "bad_timestamp" and "timezone" in bad.fix
+    (m,) = FileReplay(jsonl, timezone="UTC").items()
+    assert m.created_at == datetime(2026, 11, 23, 10, tzinfo=timezone.utc)
+
+
+def _csv(tmp_path: Path, stamp: str) -> Path:
+    path = tmp_path / "one.csv"
+    path.write_text(f"tweet_id,text,tweet_created\n1,flight delayed again,{stamp}\n")
+    return path
+
+
+def test_the_file_source_timezone_option_is_checked_at_start_up(tmp_path: Path) -> None:
+    import pytest
+
+    from connectors.registry import SourceConfigError, build_source
+
+    path = tmp_path / "naive.csv"
+    path.write_text(NAIVE_CSV)
+    source = build_source({"type": "file", "path": str(path), "timezone": "America/New_York",
+                           "columns": {"id": "tweet_id", "text": "text", "created_at": "tweet_created"},
+                           "constants": {"brand": "united", "source": "twitter"}})
+    assert len([m for m in source.items() if not isinstance(m, Rejected)]) == 2
+    with pytest.raises(SourceConfigError, match=r"sources\[1\]\.timezone.*'Mars/Olympus'.*America/New_York"):
+        build_source({"type": "file", "path": str(path), "timezone": "Mars/Olympus"}, 1)

@@ -71,9 +71,10 @@ def test_metrics_and_health_follow_the_listener(kafka: KafkaSettings) -> None:
     assert health(listener, stale_after_s=60, now=time.time() + 3600)[1]["status"] == "not live"
 
 
-def test_phases_and_held_back_minutes_are_counted_over_brands() -> None:
+def test_phases_and_held_back_seconds_are_counted_over_brands() -> None:
     """Read from the detectors at scrape time: acme quiet (one window of minutes waiting to be learned),
-    globex in a crisis (its minutes held back since the crisis began)."""
+    globex in a crisis (its minutes held back since the crisis began).  In seconds: Prometheus's base unit
+    (``promtool check metrics`` refuses ``_minutes``)."""
     pipeline = Pipeline()
     for brand in ("acme", "globex"):
         pipeline.admit(brand)
@@ -87,8 +88,9 @@ def test_phases_and_held_back_minutes_are_counted_over_brands() -> None:
     assert samples[("crisiswatch_brands_in_phase", (("phase", "quiet"),))] == 1
     assert samples[("crisiswatch_brands_in_phase", (("phase", "crisis"),))] == 1
     assert samples[("crisiswatch_brands_in_phase", (("phase", "watch"),))] == 0
-    held = samples[("crisiswatch_held_back_minutes", ())]
-    assert held == 10 + pipeline.brands["globex"].detector.held_back_minutes
+    assert not any(name == "crisiswatch_held_back_minutes" for name, _ in samples)
+    held = samples[("crisiswatch_held_back_seconds", ())]
+    assert held == 60 * (10 + pipeline.brands["globex"].detector.held_back_minutes)
     assert pipeline.brands["globex"].detector.held_back_minutes > 10
 
 
@@ -113,6 +115,68 @@ def test_health_and_metrics_cover_a_notify_role_that_cannot_write_its_outbox() -
     notify.ok()
     assert health(listener, notify=notify)[0]
     assert samples() == {"crisiswatch_outbox_unavailable": 0, "crisiswatch_outbox_write_errors_total": 1}
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    status, body = get(url)
+    return status, orjson.loads(body)
+
+
+def test_a_spare_listener_is_live_but_not_ready_and_healthz_is_kept_as_it_was() -> None:
+    """A Kubernetes liveness probe restarts what fails it.  A spare listener (more replicas than partitions) or
+    one whose Kafka is down is alive — a restart fixes nothing — so only ``/readyz`` says it does no work;
+    ``/livez`` fails only for a loop that stopped polling.  ``/healthz`` still answers live *and* ready."""
+    stats = ListenerStats(last_poll=time.time())
+    spare = type("L", (), {"stats": stats, "pipeline": Pipeline()})()
+    with serving(spare, ("127.0.0.1", 0), stale_after_s=60) as (host, port):  # type: ignore[arg-type]
+        base = f"http://{host}:{port}"
+        status, doc = get_json(base + "/livez")
+        assert status == 200 and doc["live"] is True and doc["status"] == "ok", doc
+        status, doc = get_json(base + "/readyz")
+        assert status == 503 and doc["ready"] is False and doc["status"] == "not ready", doc
+        assert doc["assigned_partitions"] == []
+        assert get(base + "/healthz")[0] == 503  # unchanged: live and ready
+
+        stats.assigned = (("mentions", 0),)
+        assert get(base + "/readyz")[0] == 200 and get(base + "/healthz")[0] == 200
+
+        stats.degraded_since = time.time() - 5  # Kafka fails: not ready, still live (nothing to restart)
+        assert get(base + "/livez")[0] == 200
+        status, doc = get_json(base + "/readyz")
+        assert status == 503 and doc["status"] == "degraded" and doc["degraded_for_s"] >= 5, doc
+
+        stats.last_poll = time.time() - 3600  # the loop is stuck: that one a restart fixes
+        status, doc = get_json(base + "/livez")
+        assert status == 503 and doc["status"] == "not live" and doc["last_poll_age_s"] >= 3600, doc
+        assert get(base + "/nope")[0] == 404
+
+
+def test_under_run_the_probes_cover_the_notify_role_too() -> None:
+    """``crisiswatch run``: live while both loops turn (an outbox outage within ``max_unavailable_s`` is ridden
+    out, not restarted); ready only while the outbox can be written."""
+    clock = [1000.0]
+    notify = OutboxHealth("/data/outbox.db", max_unavailable_s=300, clock=lambda: clock[0], stale_after_s=120)
+    stats = ListenerStats(assigned=(("mentions", 0),), last_poll=time.time())
+    listener = type("L", (), {"stats": stats, "pipeline": Pipeline()})()
+    with serving(listener, ("127.0.0.1", 0), notify=notify) as (host, port):  # type: ignore[arg-type]
+        base = f"http://{host}:{port}"
+        status, doc = get_json(base + "/livez")
+        assert status == 503 and doc["notify"]["status"] == "not started", doc  # its loop has not turned yet
+        notify.beat()
+        assert get(base + "/livez")[0] == 200 and get(base + "/readyz")[0] == 200
+        notify.failed(sqlite3.OperationalError("database is locked"))
+        clock[0] += 30
+        notify.beat()
+        status, doc = get_json(base + "/livez")
+        assert status == 200 and doc["notify"]["live"] is True, doc  # riding out the outage
+        status, doc = get_json(base + "/readyz")
+        assert status == 503 and doc["notify"]["status"] == "outbox unavailable", doc
+        assert get(base + "/healthz")[0] == 503
+        notify.ok()
+        assert get(base + "/readyz")[0] == 200
+        clock[0] += 121  # no turn of the notify loop for longer than its stale bound: stuck
+        status, doc = get_json(base + "/livez")
+        assert status == 503 and doc["notify"]["status"] == "not live" and doc["notify"]["last_cycle_age_s"] == 121
 
 
 def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,10 +80,12 @@ def test_notify_rides_out_a_locked_outbox_and_then_delivers_every_alert_once(
         caplog: pytest.LogCaptureFixture) -> None:
     config = config_with_hook(tmp_path, kafka, receiver.url + "/hook", monkeypatch)
     monkeypatch.setenv("ONCALL_TOKEN", TOKEN)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     config = replace(config, outbox=replace(config.outbox, busy_timeout_s=0.2, max_unavailable_s=120.0),
-                     oncall=replace(config.oncall, http_listen=f"127.0.0.1:{port}", token_env="ONCALL_TOKEN"))
+                     oncall=replace(config.oncall, http_listen=f"127.0.0.1:{port}", token_env="ONCALL_TOKEN",
+                                    metrics_listen=f"127.0.0.1:{metrics_port}"))
     healthz = f"http://127.0.0.1:{port}/healthz"
+    metrics = f"http://127.0.0.1:{metrics_port}"
     stack = build_oncall(config)
     assert stack is not None
     stop = threading.Event()
@@ -99,8 +101,22 @@ def test_notify_rides_out_a_locked_outbox_and_then_delivers_every_alert_once(
             status, doc = get(healthz)
             assert status == 503 and "database is locked" in doc["reason"], doc
             assert thread.is_alive() and receiver.requests == []
+            # riding it out: live (no restart), not ready — on the API and on [oncall] metrics_listen alike
+            for base in (f"http://127.0.0.1:{port}", metrics):
+                assert get(base + "/livez")[0] == 200 and get(base + "/readyz")[0] == 503, base
+            with urllib.request.urlopen(metrics + "/metrics", timeout=5) as resp:  # no token
+                assert b"crisiswatch_outbox_unavailable 1.0" in resp.read()
         assert receiver.wait_for(lambda r: len(r.accepted) >= len(EXPECTED), 60), receiver.json()
         assert wait_until(lambda: get(healthz) == (200, {"status": "ok"}), 30), get(healthz)
+        assert get(metrics + "/readyz")[0] == 200
+
+        def scraped() -> str:
+            with urllib.request.urlopen(metrics + "/metrics", timeout=5) as resp:
+                return resp.read().decode()
+
+        # counted once the outbox records the delivery, a moment after the receiver answered
+        sent = f'crisiswatch_deliveries_sent_total{{receiver="hook"}} {len(EXPECTED)}.0'
+        assert wait_until(lambda: sent in scraped(), 10), scraped()
         assert thread.is_alive()
     finally:
         stop.set()

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
 
 from ..http_receiver import HttpReceiver
+from ..waiting import wait_until
+from .test_notify_faults import free_port
 
 pytestmark = pytest.mark.broker
 
@@ -20,9 +24,11 @@ def test_run_service_detects_notifies_then_shuts_down_cleanly_on_sigterm(tmp_pat
     """The all-in-one service: simulator -> embedded broker -> listener -> alerts topic -> notify -> webhook."""
     history = tmp_path / "history" / "alerts.jsonl"
     cfg = tmp_path / "c.toml"
+    metrics = free_port()
     cfg.write_text(f"""
 [listener]
 history_path = "{history}"
+metrics_listen = "127.0.0.1:{metrics}"
 
 [outbox]
 path = "{tmp_path / 'outbox.db'}"
@@ -56,6 +62,22 @@ seed = 7
     try:
         assert seen.wait(120), "".join(lines)[-2000:]
         assert hook.wait_for(lambda r: any(e["status"] == "resolved" for e in r.json())), hook.json()
+        def scraped() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10) as resp:
+                return resp.read().decode()
+
+        def sent() -> int:  # counted once the outbox records a delivery, a moment after the receiver answered
+            found = re.search(r'^crisiswatch_deliveries_sent_total\{receiver="hook"\} (\d+)', scraped(), re.M)
+            return int(found[1]) if found else -1
+
+        # one process, both roles: the listener's /metrics covers notify too, with no name declared twice
+        assert wait_until(lambda: sent() == len(hook.json()), 10), (sent(), len(hook.json()))
+        text = scraped()
+        families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+        assert len(families) == len(set(families)), text
+        assert "crisiswatch_mentions_consumed_total" in families and "crisiswatch_held_back_seconds" in families
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/livez", timeout=10) as resp:
+            assert resp.status == 200 and orjson.loads(resp.read())["notify"]["live"] is True
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(30) == 0, proc.stderr.read()[-2000:] if proc.stderr else ""
     finally:
@@ -96,10 +118,6 @@ def _port_free(port: int) -> bool:
 def test_sigkill_of_run_takes_the_embedded_broker_with_it(tmp_path: Path) -> None:
     """``kill -9`` of the service (an OOM kill, a supervisor giving up on a stuck stop) used to leave the embedded
     broker running, holding its port and its memory, with nobody left to stop it."""
-    import re
-
-    from ..waiting import wait_until
-
     cfg = tmp_path / "c.toml"
     cfg.write_text("[listener]\nconsole = false\n")
     err = tmp_path / "stderr.txt"
