@@ -46,12 +46,18 @@ class KafkaNoiseFilter(logging.Filter):
       executing`` — kafka-python 3.0 closing a connection's task from the closing thread while its I/O thread
       runs it (a race inside the client at ``close()``: seen on a Ctrl-C of the demo); the task is cancelled
       all the same.
+    * ``kafka.net.transport: ... Error receiving network data closing socket`` (or ``sending request data``)
+      with ``AttributeError: 'NoneType' object has no attribute ...`` — the same race: the I/O thread used
+      the socket the closing thread had just closed (``[none] (closed)`` in the message).
     """
 
+    CLOSED_SOCKET = "'NoneType' object has no attribute"
     BENIGN = (
         ("kafka.cluster", "Metadata refresh: failed %s", "Cancelled", ""),
         ("kafka.net.selector", "Error closing coroutine for cancelled task", "ValueError",
          "generator already executing"),
+        ("kafka.net.transport", "%s: Error receiving network data closing socket", "AttributeError", CLOSED_SOCKET),
+        ("kafka.net.transport", "%s: Error sending request data: %s", "AttributeError", CLOSED_SOCKET),
     )
 
     def filter(self, record: logging.LogRecord) -> bool:

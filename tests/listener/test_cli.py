@@ -302,12 +302,20 @@ for error in (ValueError("generator already executing"), RuntimeError("boom")):
         raise error
     except Exception:
         selector.exception("Error closing coroutine for cancelled task")
+transport = logging.getLogger("kafka.net.transport")
+for error in (AttributeError("'NoneType' object has no attribute 'recv'"), OSError("Connection reset")):
+    try:
+        raise error
+    except Exception:
+        transport.exception("%s: Error receiving network data closing socket", "<KafkaTCPTransport>")
 """
     err = [line for line in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                            timeout=60, check=True).stderr.splitlines() if " ERROR " in line
            or "Error:" in line]
-    assert len(err) == 4, err
+    assert len(err) == 6, err
     assert "ERROR kafka.cluster: Metadata refresh: failed KafkaConnectionError: 111 ECONNREFUSED" in err[0]
     assert "ERROR kafka.cluster: something else: Cancelled" in err[1]
     assert "ERROR kafka.net.selector: Error closing coroutine for cancelled task" in err[2]
     assert err[3] == "RuntimeError: boom" and "generator already executing" not in "".join(err)
+    assert "ERROR kafka.net.transport: <KafkaTCPTransport>: Error receiving network data" in err[4]
+    assert err[5] == "OSError: Connection reset" and "NoneType" not in "".join(err)
