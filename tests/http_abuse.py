@@ -10,6 +10,8 @@ import time
 import urllib.error
 import urllib.request
 
+from .waiting import wait_until
+
 WAIT = 5.0
 
 
@@ -48,11 +50,15 @@ def get_status(url: str, timeout: float = WAIT) -> int:
         return int(err.code)
 
 
-def slow_loris(port: int, head: bytes, interval_s: float = 0.5, give_up_s: float = 15.0) -> float:
-    """Send ``head`` then one header byte every ``interval_s``; the seconds until the server hung up."""
+def slow_loris(port: int, head: bytes, interval_s: float = 0.5, give_up_s: float = 15.0,
+               sent: threading.Event | None = None) -> float:
+    """Send ``head`` then one header byte every ``interval_s``; the seconds until the server hung up.
+    ``sent`` is set once the head is sent (the connection holds a server thread from then on)."""
     start = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
         s.sendall(head)
+        if sent is not None:
+            sent.set()
         while time.monotonic() - start < give_up_s:
             try:
                 s.sendall(b"a")
@@ -106,3 +112,8 @@ def threads_stay_below(limit: int, for_s: float = 0.5) -> bool:
             return False
         pause.wait(0.02)
     return True
+
+
+def served_again(url: str) -> bool:
+    """Once the abusive sockets are gone, the server answers 200 again within ``WAIT``."""
+    return wait_until(lambda: get_status(url) == 200, WAIT, 0.05)

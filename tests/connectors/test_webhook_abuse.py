@@ -14,7 +14,8 @@ import pytest
 from connectors.source import Rejected, SourceConfigError, SourceContext
 from connectors.webhook import WebhookSource, build
 
-from ..http_abuse import WAIT, IdleSockets, exchange, get_status, slow_loris, status_of, threads_stay_below
+from ..http_abuse import (WAIT, IdleSockets, exchange, get_status, served_again, slow_loris, status_of,
+                          threads_stay_below)
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -53,10 +54,11 @@ def test_a_slow_loris_is_cut_at_the_request_deadline_and_others_are_served(sourc
     src = source(request_timeout_s=2)
     health = f"http://127.0.0.1:{src.port}/mentions/health"
     result: list[float] = []
+    sent = threading.Event()
     loris = threading.Thread(target=lambda: result.append(
-        slow_loris(src.port, b"GET /mentions/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")))
+        slow_loris(src.port, b"GET /mentions/health HTTP/1.1\r\nHost: x\r\nX-Slow: ", sent=sent)))
     loris.start()
-    time.sleep(0.3)
+    assert sent.wait(WAIT)
     assert get_status(health) == 200  # served meanwhile
     loris.join(15)
     assert result and 1.5 <= result[0] <= 3.5, result  # the total deadline, not 30 s of silence per byte
@@ -92,10 +94,8 @@ def test_idle_sockets_beyond_the_cap_get_a_prompt_503_and_threads_stay_bounded(s
         assert time.monotonic() - started < 1.0
     finally:
         idle.close()
-    deadline = time.monotonic() + WAIT
-    while get_status(f"http://127.0.0.1:{src.port}/mentions/health") != 200:
-        assert time.monotonic() < deadline, "slots were not freed when the idle sockets closed"
-        time.sleep(0.05)
+    assert served_again(f"http://127.0.0.1:{src.port}/mentions/health"), \
+        "slots were not freed when the idle sockets closed"
 
 
 def test_escape_codes_in_the_request_line_are_logged_escaped(source: Any, caplog: pytest.LogCaptureFixture) -> None:

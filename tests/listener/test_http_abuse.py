@@ -18,7 +18,8 @@ from listener.outbox import Outbox
 from listener.pipeline import Pipeline
 from listener.service import ListenerStats
 
-from ..http_abuse import WAIT, IdleSockets, exchange, get_status, slow_loris, status_of, threads_stay_below
+from ..http_abuse import (WAIT, IdleSockets, exchange, get_status, served_again, slow_loris, status_of,
+                          threads_stay_below)
 
 TOKEN = "k" * 32
 
@@ -59,10 +60,11 @@ def test_the_api_refuses_ambiguous_framing(store: OnCallStore, request_bytes: by
 def test_the_api_cuts_a_slow_loris_at_the_deadline_and_serves_others(store: OnCallStore) -> None:
     with serving(store, "127.0.0.1:0", TOKEN, http=HttpSettings(request_timeout_s=2)) as (_, port):
         result: list[float] = []
+        sent = threading.Event()
         loris = threading.Thread(target=lambda: result.append(
-            slow_loris(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")))
+            slow_loris(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", sent=sent)))
         loris.start()
-        time.sleep(0.3)
+        assert sent.wait(WAIT)
         assert get_status(f"http://127.0.0.1:{port}/healthz") == 200
         loris.join(15)
         assert result and 1.5 <= result[0] <= 3.5, result
@@ -82,10 +84,7 @@ def test_the_api_holds_at_most_max_connections_threads(store: OnCallStore) -> No
             assert time.monotonic() - started < 1.0
         finally:
             idle.close()
-        deadline = time.monotonic() + WAIT
-        while get_status(f"http://127.0.0.1:{port}/healthz") != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert served_again(f"http://127.0.0.1:{port}/healthz")
 
 
 def test_the_api_logs_request_lines_with_escape_codes_escaped(store: OnCallStore,
@@ -112,10 +111,7 @@ def test_metrics_refuse_bodies_and_bound_their_threads() -> None:
             assert threads_stay_below(before + 4)
         finally:
             idle.close()
-        deadline = time.monotonic() + WAIT
-        while get_status(f"http://127.0.0.1:{port}/metrics") != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert served_again(f"http://127.0.0.1:{port}/metrics")
 
 
 def test_metrics_cut_a_slow_loris() -> None:
