@@ -23,6 +23,7 @@ from listener.notifiers.base import NotifierError
 from listener.notify import Notify, OnCallStack, OutboxHealth
 from listener.outbox import DispatchSettings
 
+from ..monitoring_exposition import NoKafka
 from .test_oncall import CRISIS, T0, Harness, event
 
 TOKEN = "k" * 32
@@ -37,22 +38,6 @@ class Failing:
     def send(self, event: Mapping[str, Any]) -> None:
         raise NotifierError("503 from the receiver" if self.retryable else "400 bad payload",
                             retryable=self.retryable)
-
-
-class NoKafka:
-    """The notify loop's consumer, never polled here (the engine is driven by the harness)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def poll(self, timeout_ms: int = 0) -> list[Any]:
-        return []
-
-    def commit(self, offsets: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def worked(tmp_path: Path) -> tuple[Harness, Notify]:
